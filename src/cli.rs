@@ -1,0 +1,4 @@
+//! cli
+pub fn main() -> i32 {
+    0
+}

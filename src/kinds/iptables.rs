@@ -1,0 +1,8 @@
+//! Kind `iptables` (being built).
+
+use super::{Context, Outcome};
+use crate::error::Result;
+
+pub fn plan(_ctx: &Context<'_>) -> Result<Outcome> {
+    Ok(Outcome::default())
+}
