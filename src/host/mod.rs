@@ -506,7 +506,7 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o4755)).unwrap();
         let st = root.lstat("/tool").unwrap().unwrap();
         // Replace with a new inode: refused.
-        std::fs::remove_file(&file).unwrap();
+        std::fs::rename(&file, dir.path().join("tool.old")).unwrap();
         std::fs::write(&file, b"other").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o4755)).unwrap();
         let err = root.set_mode("/tool", &st.inode_state(), 0o755).unwrap_err();
