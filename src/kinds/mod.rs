@@ -310,3 +310,104 @@ pub fn missing_parents(root: &HostRoot, kind: Kind, path: &str, rule: &RuleConfi
         })
         .collect()
 }
+
+/// Helpers for kind tests: fixture roots and applying planned actions
+/// straight to a temp tree (the real executor adds locking and snapshots).
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use crate::catalog::{Catalog, Policy};
+    use std::path::{Path, PathBuf};
+
+    /// The folder of a real-world case in `tests/cases`.
+    pub fn case_dir(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/cases")
+            .join(name)
+    }
+
+    /// Copies `src` (a fake root) into a fresh temp dir and opens it.
+    pub fn fixture_root(src: &Path) -> (tempfile::TempDir, HostRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(src, dir.path());
+        let root = HostRoot::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    /// An empty temp root.
+    pub fn empty_root() -> (tempfile::TempDir, HostRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    pub fn copy_tree(src: &Path, dst: &Path) {
+        for entry in walkdir::WalkDir::new(src).min_depth(1) {
+            let entry = entry.unwrap();
+            let rel = entry.path().strip_prefix(src).unwrap();
+            let target = dst.join(rel);
+            let ft = entry.file_type();
+            if ft.is_dir() {
+                std::fs::create_dir_all(&target).unwrap();
+            } else if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+
+    /// The policy from the built-in catalog and a profile text ("" = built-in).
+    pub fn policy(profile: &str) -> Policy {
+        let catalog = Catalog::builtin().unwrap();
+        Policy::load(&catalog, Some(("test-profile.toml", profile))).unwrap()
+    }
+
+    /// A context for offline planning of a fixture root.
+    pub fn context<'a>(root: &'a HostRoot, policy: &'a Policy) -> Context<'a> {
+        Context {
+            root,
+            policy,
+            live: false,
+            own_paths: vec!["/var/lib/dockhard".to_string()],
+        }
+    }
+
+    /// Applies the changes' actions to the root in order, checking each
+    /// precondition, as the executor will.
+    pub fn apply_changes(root: &HostRoot, changes: &[Change]) {
+        for change in changes {
+            match &change.action {
+                Action::WriteFile {
+                    path,
+                    expect,
+                    content,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    assert_eq!(
+                        &root.file_state(path).unwrap(),
+                        expect,
+                        "stale precondition for {path}"
+                    );
+                    root.write_atomic(path, &content.0, *mode, *uid, *gid).unwrap();
+                }
+                Action::SetMode { path, expect, mode } => root.set_mode(path, expect, *mode).unwrap(),
+                Action::RemoveFile { path, expect } => {
+                    assert_eq!(&root.file_state(path).unwrap(), expect);
+                    root.remove_file(path).unwrap();
+                }
+                Action::CreateDir { path, mode, uid, gid } => {
+                    root.create_dir(path, *mode, *uid, *gid).unwrap()
+                }
+                Action::RemoveDir { path } => root.remove_dir(path).unwrap(),
+            }
+        }
+    }
+
+    /// The bytes of a file in a temp root.
+    pub fn read(dir: &tempfile::TempDir, path: &str) -> Vec<u8> {
+        std::fs::read(dir.path().join(path.trim_start_matches('/'))).unwrap()
+    }
+}
