@@ -1,1 +1,428 @@
-//! apply
+//! # Executor
+//!
+//! The only code that changes the host. For a list of changes it: takes the
+//! lock; checks every change's precondition against the host (following the
+//! chain of edits to one target) and refuses a stale plan naming each
+//! changed target; writes a snapshot of every target's prior state and
+//! fsyncs it; makes the changes, verifying each; and, if one fails, undoes
+//! the ones already made. Rollback builds restoring changes from a snapshot
+//! and runs them through the same path, so a rollback is itself undoable.
+
+use crate::error::{Error, Result};
+use crate::host::HostRoot;
+use crate::plan::{Action, Bytes, Change, Effect, FileState, InodeState, Kind};
+use crate::snapshot::{
+    ChangeRecord, Manifest, Operation, Recorded, SnapshotStatus, Store, Target, Watch, capture,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a run waits for another run's lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// What a successful run did.
+#[derive(Debug)]
+pub struct Applied {
+    pub snapshot: String,
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Sim {
+    File(FileState),
+    Inode(Option<InodeState>),
+}
+
+fn watch_of(action: &Action) -> Watch {
+    match action {
+        Action::SetMode { .. } => Watch::Inode,
+        _ => Watch::Content,
+    }
+}
+
+fn observe(root: &HostRoot, path: &str, watch: Watch) -> std::result::Result<Sim, String> {
+    match watch {
+        Watch::Inode => root
+            .lstat(path)
+            .map(|st| Sim::Inode(st.map(|s| s.inode_state())))
+            .map_err(|e| e.to_string()),
+        Watch::Content => root.file_state(path).map(Sim::File).map_err(|e| e.to_string()),
+    }
+}
+
+/// Checks every precondition; returns one line per stale target.
+pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
+    let mut sim: HashMap<String, Sim> = HashMap::new();
+    let mut stale = Vec::new();
+    for change in changes {
+        let path = change.action.path().to_string();
+        let watch = watch_of(&change.action);
+        let current = match sim.get(&path) {
+            Some(s) => Ok(s.clone()),
+            None => observe(root, &path, watch),
+        };
+        let current = match current {
+            Ok(c) => c,
+            Err(e) => {
+                stale.push(format!("{path}: {e}"));
+                continue;
+            }
+        };
+        let (expected, next) = match &change.action {
+            Action::SetMode { expect, mode, .. } => {
+                let mut after = expect.clone();
+                after.mode = *mode;
+                (Sim::Inode(Some(expect.clone())), Sim::Inode(Some(after)))
+            }
+            Action::WriteFile {
+                expect,
+                content,
+                mode,
+                uid,
+                gid,
+                ..
+            } => (
+                Sim::File(expect.clone()),
+                Sim::File(FileState::of_file(&content.0, *mode, *uid, *gid)),
+            ),
+            Action::RemoveFile { expect, .. } => (Sim::File(expect.clone()), Sim::File(FileState::Absent)),
+            Action::CreateDir { mode, uid, gid, .. } => (
+                Sim::File(FileState::Absent),
+                Sim::File(FileState::Dir {
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                }),
+            ),
+            Action::RemoveDir { .. } => {
+                let is_dir = matches!(current, Sim::File(FileState::Dir { .. }));
+                if !is_dir {
+                    stale.push(format!(
+                        "{path}: expected a directory, found {}",
+                        describe(&current)
+                    ));
+                }
+                sim.insert(path, Sim::File(FileState::Absent));
+                continue;
+            }
+        };
+        if current != expected {
+            stale.push(format!(
+                "{path}: changed since the plan was made (planned against {}, now {})",
+                describe(&expected),
+                describe(&current)
+            ));
+        }
+        sim.insert(path, next);
+    }
+    stale.dedup();
+    stale
+}
+
+fn describe(sim: &Sim) -> String {
+    match sim {
+        Sim::File(state) => state.describe(),
+        Sim::Inode(None) => "absent".to_string(),
+        Sim::Inode(Some(i)) => format!("mode {:04o} owner {}:{} inode {}", i.mode, i.uid, i.gid, i.ino),
+    }
+}
+
+fn perform(root: &HostRoot, action: &Action) -> Result<()> {
+    match action {
+        Action::SetMode { path, expect, mode } => root.set_mode(path, expect, *mode),
+        Action::WriteFile {
+            path,
+            expect,
+            content,
+            mode,
+            uid,
+            gid,
+        } => {
+            let now = root.file_state(path)?;
+            if now != *expect {
+                return Err(Error::msg(format!(
+                    "{path}: changed while dockhard was running; refusing"
+                )));
+            }
+            root.write_atomic(path, &content.0, *mode, *uid, *gid)?;
+            let written = root.file_state(path)?;
+            if written != FileState::of_file(&content.0, *mode, *uid, *gid) {
+                return Err(Error::msg(format!("{path}: did not read back as written")));
+            }
+            Ok(())
+        }
+        Action::RemoveFile { path, expect } => {
+            if root.file_state(path)? != *expect {
+                return Err(Error::msg(format!(
+                    "{path}: changed while dockhard was running; refusing"
+                )));
+            }
+            root.remove_file(path)
+        }
+        Action::CreateDir { path, mode, uid, gid } => root.create_dir(path, *mode, *uid, *gid),
+        Action::RemoveDir { path } => root.remove_dir(path),
+    }
+}
+
+/// Applies `changes` to `root` after taking a snapshot in `store`.
+pub fn execute(
+    root: &HostRoot,
+    root_arg: &str,
+    store: &Store,
+    changes: &[Change],
+    operation: Operation,
+) -> Result<Applied> {
+    let _lock = store.lock(LOCK_WAIT)?;
+    let stale = stale_targets(root, changes);
+    if !stale.is_empty() {
+        return Err(Error::msg(format!(
+            "the host changed since the plan was made; nothing was applied. Changed targets:\n  {}\nMake a new plan.",
+            stale.join("\n  ")
+        )));
+    }
+
+    // The snapshot: prior state of every target, on disk before any change.
+    let id = store.create()?;
+    let mut targets: Vec<Target> = Vec::new();
+    for change in changes {
+        let path = change.action.path();
+        if targets.iter().any(|t| t.path == path) {
+            continue;
+        }
+        let watch = watch_of(&change.action);
+        let (mut prior, bytes) = capture(root, path, watch)?;
+        if let (Recorded::File { blob, .. }, Some(bytes)) = (&mut prior, bytes) {
+            *blob = format!("prior-{}", targets.len());
+            store.write_blob(&id, blob, &bytes)?;
+        }
+        targets.push(Target {
+            path: path.to_string(),
+            kind: change.kind,
+            watch,
+            prior,
+            after: None,
+        });
+    }
+    let mut manifest = Manifest {
+        schema: crate::snapshot::MANIFEST_SCHEMA,
+        id: id.clone(),
+        created: crate::snapshot::now_rfc3339(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        root: root_arg.to_string(),
+        operation,
+        status: SnapshotStatus::Pending,
+        rolled_back_by: None,
+        changes: changes
+            .iter()
+            .map(|c| ChangeRecord {
+                id: c.id.clone(),
+                rule: c.rule.clone(),
+                kind: c.kind,
+                target: c.target.clone(),
+                summary: c.summary.clone(),
+            })
+            .collect(),
+        targets,
+    };
+    store.write_manifest(&manifest)?;
+
+    for (done, change) in changes.iter().enumerate() {
+        if let Err(err) = perform(root, &change.action) {
+            let undo = restore_priors(root, store, &manifest);
+            manifest.status = SnapshotStatus::Undone;
+            let _ = store.write_manifest(&manifest);
+            return Err(match undo {
+                Ok(()) => Error::msg(format!(
+                    "{} failed: {err}. The {done} change(s) already made were undone; the host is as it was (snapshot {id}).",
+                    change.id
+                )),
+                Err(undo_err) => Error::msg(format!(
+                    "{} failed: {err}. Undoing the {done} change(s) already made also failed: {undo_err}. The prior state is kept in snapshot {id}: run `dockhard rollback {id} --force`.",
+                    change.id
+                )),
+            });
+        }
+    }
+
+    for (n, target) in manifest.targets.iter_mut().enumerate() {
+        let (mut after, bytes) = capture(root, &target.path, target.watch)?;
+        if let (Recorded::File { blob, .. }, Some(bytes)) = (&mut after, bytes) {
+            *blob = format!("after-{n}");
+            store.write_blob(&id, blob, &bytes)?;
+        }
+        target.after = Some(after);
+    }
+    manifest.status = SnapshotStatus::Applied;
+    store.write_manifest(&manifest)?;
+    Ok(Applied {
+        snapshot: id,
+        changes: changes.iter().map(|c| c.id.clone()).collect(),
+    })
+}
+
+/// The action that brings a target from `current` back to `prior`.
+fn restore_action(
+    store: &Store,
+    snapshot: &str,
+    target: &Target,
+    current: &Recorded,
+) -> Result<Option<Action>> {
+    let path = target.path.clone();
+    Ok(match (&target.prior, current) {
+        (Recorded::Inode(prior), Recorded::Inode(now)) => (prior.mode != now.mode).then(|| Action::SetMode {
+            path,
+            expect: now.clone(),
+            mode: prior.mode,
+        }),
+        (Recorded::Inode(_), other) => {
+            return Err(Error::msg(format!(
+                "{path}: is now {}; cannot restore its mode",
+                other.describe()
+            )));
+        }
+        (
+            prior @ Recorded::File {
+                blob, mode, uid, gid, ..
+            },
+            now,
+        ) => {
+            if prior.same_state(now) {
+                None
+            } else {
+                let content = store.read_blob(snapshot, blob)?;
+                Some(Action::WriteFile {
+                    path,
+                    expect: now.file_state().unwrap_or(FileState::Absent),
+                    content: Bytes(content),
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                })
+            }
+        }
+        (Recorded::Absent, Recorded::Absent) => None,
+        (Recorded::Absent, now @ Recorded::File { .. }) => Some(Action::RemoveFile {
+            path,
+            expect: now.file_state().unwrap_or(FileState::Absent),
+        }),
+        (Recorded::Absent, Recorded::Dir { .. }) => Some(Action::RemoveDir { path }),
+        (Recorded::Dir { .. }, Recorded::Dir { .. }) => None,
+        (Recorded::Dir { mode, uid, gid }, Recorded::Absent) => Some(Action::CreateDir {
+            path,
+            mode: *mode,
+            uid: *uid,
+            gid: *gid,
+        }),
+        (prior, now) => {
+            return Err(Error::msg(format!(
+                "{path}: was {}, is now {}; cannot restore",
+                prior.describe(),
+                now.describe()
+            )));
+        }
+    })
+}
+
+/// Undo after a failed change: put every target back as the snapshot saw it.
+fn restore_priors(root: &HostRoot, store: &Store, manifest: &Manifest) -> Result<()> {
+    let mut errors = Vec::new();
+    for target in manifest.targets.iter().rev() {
+        let result = capture(root, &target.path, target.watch)
+            .and_then(|(now, _)| restore_action(store, &manifest.id, target, &now))
+            .and_then(|action| action.map_or(Ok(()), |a| perform(root, &a)));
+        if let Err(e) = result {
+            errors.push(e.to_string());
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::msg(errors.join("; ")))
+    }
+}
+
+/// A target whose state differs from what the apply left.
+#[derive(Debug)]
+pub struct Drift {
+    pub path: String,
+    pub expected: String,
+    pub found: String,
+    pub diff: Option<String>,
+}
+
+/// The changes that restore a snapshot's prior state, and the targets that
+/// drifted since the apply (changed by someone else).
+pub fn rollback_changes(
+    root: &HostRoot,
+    store: &Store,
+    manifest: &Manifest,
+) -> Result<(Vec<Change>, Vec<Drift>)> {
+    let mut changes = Vec::new();
+    let mut drift = Vec::new();
+    for target in manifest.targets.iter().rev() {
+        let (now, now_bytes) = capture(root, &target.path, target.watch)?;
+        if let Some(after) = &target.after {
+            if !after.same_state(&now) {
+                let diff = match after {
+                    Recorded::File { blob, .. } => {
+                        let expected = store.read_blob(&manifest.id, blob).ok();
+                        Some(crate::kinds::unified_diff(
+                            &target.path,
+                            expected.as_deref(),
+                            now_bytes.as_deref(),
+                        ))
+                    }
+                    _ => None,
+                };
+                drift.push(Drift {
+                    path: target.path.clone(),
+                    expected: after.describe(),
+                    found: now.describe(),
+                    diff,
+                });
+            }
+        }
+        let Some(action) = restore_action(store, &manifest.id, target, &now)? else {
+            continue;
+        };
+        let rules: Vec<&str> = manifest
+            .changes
+            .iter()
+            .filter(|c| c.target == target.path || c.id.contains(&target.path))
+            .map(|c| c.rule.as_str())
+            .collect();
+        let diff = match &action {
+            Action::WriteFile { content, .. } => {
+                crate::kinds::unified_diff(&target.path, now_bytes.as_deref(), Some(&content.0))
+            }
+            Action::SetMode { expect, mode, .. } => format!("mode {:04o} -> {:04o}\n", expect.mode, mode),
+            Action::RemoveFile { .. } => crate::kinds::unified_diff(&target.path, now_bytes.as_deref(), None),
+            Action::RemoveDir { path } => format!("- directory {path}\n"),
+            Action::CreateDir { path, .. } => format!("+ directory {path}\n"),
+        };
+        changes.push(Change {
+            id: format!("rollback:{}", target.path),
+            rule: rules
+                .first()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "rollback".to_string()),
+            kind: target.kind,
+            target: target.path.clone(),
+            summary: format!(
+                "restore {} as it was before snapshot {}",
+                target.path, manifest.id
+            ),
+            diff,
+            live: false,
+            disruptive: false,
+            takes_effect: match target.kind {
+                Kind::Daemon => Effect::AfterDockerdRestart,
+                Kind::Mount | Kind::Iptables => Effect::AfterReboot,
+                _ => Effect::Now,
+            },
+            may_break: None,
+            action,
+        });
+    }
+    Ok((changes, drift))
+}

@@ -1,4 +1,705 @@
-//! cli
+//! # Command line
+//!
+//! The commands, options and exit codes of CONTRACT.md: 0 success (for
+//! `plan --detailed-exitcode`: nothing to change), 1 error, 2 changes
+//! pending (`plan --detailed-exitcode` only).
+
+use crate::apply;
+use crate::catalog::{Catalog, Policy};
+use crate::error::{Error, Result};
+use crate::host::{FileType, HostRoot};
+use crate::plan::{Kind, Plan, SCHEMA};
+use crate::planner::{self, Request};
+use crate::render::{self, Style};
+use crate::snapshot::{Operation, SnapshotStatus, Store};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Harden a Linux host that runs Docker: plan, apply, roll back.
+#[derive(Debug, Parser)]
+#[command(name = "dockhard", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Tree to harden; any root other than / implies --offline.
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Persistent changes only; no live step (iptables, remount, daemon reload).
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// TOML profile (default: the built-in one).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Where snapshots live (default: var/lib/dockhard under the root).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Colour output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print less.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more (compliant findings too).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what would change (changes nothing).
+    Plan {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also save the plan as JSON, for `apply PLAN_FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only these kinds (suid, mount, daemon, iptables, subid, advice).
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        only: Vec<String>,
+        /// Exit 2 when changes are pending, 0 when none.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Apply a fresh plan, or exactly the changes of a saved plan file.
+    Apply {
+        /// A plan saved with `plan --out`.
+        plan_file: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        only: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Restore the state a snapshot recorded (default: the latest apply).
+    Rollback {
+        snapshot_id: Option<String>,
+        #[arg(long, short)]
+        yes: bool,
+        /// Restore targets even if they changed since the apply.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List snapshots, or show one.
+    Snapshots {
+        #[command(subcommand)]
+        action: Option<SnapshotsAction>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The rule catalog with ids, kinds and guideline items.
+    Rules {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// A rule's rationale, what it changes and what it may break.
+    Explain { rule_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotsAction {
+    /// All snapshots, oldest first.
+    List,
+    /// One snapshot's targets and changes.
+    Show { snapshot_id: String },
+}
+
+/// Runs the command line; returns the exit code.
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "dockhard: error: {err}");
+            1
+        }
+    }
+}
+
+struct Env {
+    root: HostRoot,
+    root_arg: String,
+    catalog: Catalog,
+    policy: Policy,
+    store: Store,
+    own_paths: Vec<String>,
+    style: Style,
+}
+
+fn load_env(global: &Global) -> Result<Env> {
+    let root = HostRoot::open(&global.root)?;
+    let catalog = Catalog::builtin()?;
+    let profile_text = match &global.profile {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| Error::io(&path.display().to_string(), e))?)
+        }
+        None => None,
+    };
+    let profile_name = global.profile.as_ref().map(|p| p.display().to_string());
+    let policy = Policy::load(
+        &catalog,
+        profile_text
+            .as_deref()
+            .map(|t| (profile_name.as_deref().unwrap_or("profile"), t)),
+    )?;
+    let (state_dir, own_paths) = match &global.state_dir {
+        Some(dir) => {
+            let abs = std::path::absolute(dir).map_err(|e| Error::io(&dir.display().to_string(), e))?;
+            let inside = abs
+                .strip_prefix(root.path())
+                .ok()
+                .map(|rel| format!("/{}", rel.display()));
+            (abs, inside.into_iter().collect())
+        }
+        None => {
+            for dir in ["/var", "/var/lib", "/var/lib/dockhard"] {
+                if let Some(st) = root.lstat(dir)? {
+                    if st.file_type != FileType::Dir {
+                        return Err(Error::msg(format!(
+                            "{dir} in the root is not a directory; give --state-dir"
+                        )));
+                    }
+                }
+            }
+            (
+                root.machine_path("/var/lib/dockhard"),
+                vec!["/var/lib/dockhard".to_string()],
+            )
+        }
+    };
+    let color = match global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false)
+        }
+    };
+    Ok(Env {
+        root_arg: global.root.display().to_string(),
+        root,
+        catalog,
+        policy,
+        store: Store::new(state_dir),
+        own_paths,
+        style: Style {
+            color,
+            verbose: global.verbose,
+        },
+    })
+}
+
+fn parse_kinds(only: &[String]) -> Result<Vec<Kind>> {
+    if only.is_empty() {
+        return Ok(Kind::ALL.to_vec());
+    }
+    let mut kinds = Vec::new();
+    for name in only {
+        let kind = Kind::parse(name.trim()).ok_or_else(|| {
+            Error::msg(format!(
+                "--only: unknown kind `{name}` (kinds: suid, mount, daemon, iptables, subid, advice)"
+            ))
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+fn make_plan(env: &Env, global: &Global, only: &[String]) -> Result<Plan> {
+    Ok(planner::make_plan(&Request {
+        root: &env.root,
+        root_arg: env.root_arg.clone(),
+        offline: global.offline,
+        policy: &env.policy,
+        kinds: parse_kinds(only)?,
+        own_paths: env.own_paths.clone(),
+    }))
+}
+
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`dockhard plan | head`) is not an error.
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn write_file_atomic(path: &Path, content: &[u8]) -> Result<()> {
+    let shown = path.display().to_string();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::msg(format!("{shown}: not a file name")))?;
+    let temp = dir.join(format!(
+        ".{}.dockhard-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&temp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(|e| Error::io(&shown, e))
+}
+
+/// Asks once on a terminal; refuses without one.
+fn confirm(question: &str, yes: bool) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::msg(
+            "no terminal to confirm on; nothing was changed. Review with `dockhard plan`, then run `dockhard apply --yes`",
+        ));
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(|e| Error::msg(format!("confirmation: {e}")))
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Rules { format } => {
+            let catalog = Catalog::builtin()?;
+            let env = load_env(global)?;
+            print(&rules_text(&catalog, &env.policy, *format));
+            Ok(0)
+        }
+        Command::Explain { rule_id } => {
+            let env = load_env(global)?;
+            print(&explain_text(&env.policy, rule_id)?);
+            Ok(0)
+        }
+        Command::Plan {
+            format,
+            out,
+            only,
+            detailed_exitcode,
+        } => {
+            let env = load_env(global)?;
+            let plan = make_plan(&env, global, only)?;
+            if let Some(out) = out {
+                write_file_atomic(out, render::plan_json(&plan).as_bytes())?;
+            }
+            match format {
+                Format::Text => print(&render::plan_text(&plan, &env.catalog, env.style)),
+                Format::Json => print(&render::plan_json(&plan)),
+            }
+            if plan.has_errors() {
+                Ok(1)
+            } else if *detailed_exitcode && !plan.changes.is_empty() {
+                Ok(2)
+            } else {
+                Ok(0)
+            }
+        }
+        Command::Apply {
+            plan_file,
+            yes,
+            only,
+            format,
+        } => {
+            let env = load_env(global)?;
+            let mut plan = match plan_file {
+                Some(file) => load_plan_file(file, &env)?,
+                None => make_plan(&env, global, only)?,
+            };
+            if plan_file.is_some() && !only.is_empty() {
+                let kinds = parse_kinds(only)?;
+                plan.changes.retain(|c| kinds.contains(&c.kind));
+            }
+            apply_plan(&env, global, &plan, *yes, *format)
+        }
+        Command::Rollback {
+            snapshot_id,
+            yes,
+            force,
+        } => {
+            let env = load_env(global)?;
+            rollback(&env, snapshot_id.as_deref(), *yes, *force)
+        }
+        Command::Snapshots { action, format } => {
+            let env = load_env(global)?;
+            match action {
+                None | Some(SnapshotsAction::List) => print(&snapshots_list(&env.store, *format)?),
+                Some(SnapshotsAction::Show { snapshot_id }) => {
+                    let manifest = env.store.load(snapshot_id)?;
+                    match format {
+                        Format::Json => print(&format!(
+                            "{}\n",
+                            serde_json::to_string_pretty(&manifest).expect("manifest serialises")
+                        )),
+                        Format::Text => print(&snapshot_text(&manifest)),
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
+    let shown = file.display().to_string();
+    let text = std::fs::read(file).map_err(|e| Error::io(&shown, e))?;
+    let plan: Plan =
+        serde_json::from_slice(&text).map_err(|e| Error::at(&shown, e.line(), Some(e.column()), e))?;
+    if plan.schema != SCHEMA {
+        return Err(Error::msg(format!(
+            "{shown}: plan schema {} is not supported (this dockhard reads schema {SCHEMA})",
+            plan.schema
+        )));
+    }
+    let planned_root = std::fs::canonicalize(&plan.root).unwrap_or_else(|_| PathBuf::from(&plan.root));
+    if planned_root != env.root.path() {
+        return Err(Error::msg(format!(
+            "{shown}: the plan was made for root {}, not {}",
+            plan.root,
+            env.root.path().display()
+        )));
+    }
+    Ok(plan)
+}
+
+fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format) -> Result<i32> {
+    let blocking: Vec<String> = plan.blocking().map(|f| f.message.clone()).collect();
+    if !blocking.is_empty() {
+        if format == Format::Text {
+            print(&render::plan_text(plan, &env.catalog, env.style));
+        }
+        return Err(Error::msg(format!(
+            "the plan is incomplete, nothing was applied:\n  {}\nFix the input, or leave the kind out with --only.",
+            blocking.join("\n  ")
+        )));
+    }
+    if plan.changes.is_empty() {
+        match format {
+            Format::Json => print(&apply_json(None, plan)),
+            Format::Text => print("Nothing to change: the host matches the profile.\n"),
+        }
+        return Ok(0);
+    }
+    if format == Format::Text && !global.quiet {
+        print(&render::plan_text(plan, &env.catalog, env.style));
+    }
+    let question = format!("Apply {} change(s) to {}?", plan.changes.len(), plan.root);
+    if !confirm(&question, yes)? {
+        print("Nothing was changed.\n");
+        return Ok(1);
+    }
+    let applied = apply::execute(
+        &env.root,
+        &env.root_arg,
+        &env.store,
+        &plan.changes,
+        Operation::Apply,
+    )?;
+    match format {
+        Format::Json => print(&apply_json(Some(&applied), plan)),
+        Format::Text => {
+            let mut text = format!(
+                "Applied {} change(s). Snapshot: {}\nUndo with: dockhard{} rollback {}\n",
+                applied.changes.len(),
+                applied.snapshot,
+                root_flag(env),
+                applied.snapshot
+            );
+            if !plan.live_steps_left_out.is_empty() {
+                text.push_str("Not done by this run (persistent changes only):\n");
+                for step in &plan.live_steps_left_out {
+                    text.push_str(&format!("  - {step}\n"));
+                }
+            }
+            print(&text);
+        }
+    }
+    Ok(0)
+}
+
+fn root_flag(env: &Env) -> String {
+    if env.root.is_machine_root() {
+        String::new()
+    } else {
+        format!(" --root {}", env.root_arg)
+    }
+}
+
+fn apply_json(applied: Option<&apply::Applied>, plan: &Plan) -> String {
+    let value = serde_json::json!({
+        "schema": SCHEMA,
+        "root": plan.root,
+        "snapshot": applied.map(|a| a.snapshot.clone()),
+        "applied": applied.map(|a| a.changes.clone()).unwrap_or_default(),
+        "deferred": plan.live_steps_left_out,
+        "findings": plan.findings,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&value).expect("json"))
+}
+
+fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> {
+    let manifest = match id {
+        Some(id) => env.store.load(id)?,
+        None => env
+            .store
+            .list()?
+            .into_iter()
+            .rev()
+            .find(|m| m.operation == Operation::Apply && m.status == SnapshotStatus::Applied)
+            .ok_or_else(|| Error::msg("no applied snapshot to roll back"))?,
+    };
+    match manifest.status {
+        SnapshotStatus::RolledBack => {
+            return Err(Error::msg(format!(
+                "snapshot {} was already rolled back by {}",
+                manifest.id,
+                manifest
+                    .rolled_back_by
+                    .as_deref()
+                    .unwrap_or("an earlier rollback")
+            )));
+        }
+        SnapshotStatus::Undone => {
+            return Err(Error::msg(format!(
+                "snapshot {}: its apply failed and was undone; nothing to roll back",
+                manifest.id
+            )));
+        }
+        SnapshotStatus::Pending | SnapshotStatus::Applied => {}
+    }
+    let (changes, drift) = apply::rollback_changes(&env.root, &env.store, &manifest)?;
+    if !drift.is_empty() {
+        let mut text = String::new();
+        for d in &drift {
+            text.push_str(&format!(
+                "  {}: after the apply it was {}, now {}\n",
+                d.path, d.expected, d.found
+            ));
+            if let Some(diff) = &d.diff {
+                for line in diff.lines() {
+                    text.push_str(&format!("      {line}\n"));
+                }
+            }
+        }
+        if !force {
+            return Err(Error::msg(format!(
+                "targets changed since snapshot {} was applied; nothing was restored:\n{text}Use --force to restore them anyway.",
+                manifest.id
+            )));
+        }
+        print(&format!(
+            "Restoring despite changes since the apply (--force):\n{text}"
+        ));
+    }
+    if changes.is_empty() {
+        print(&format!(
+            "Nothing to restore: the targets of {} are as they were.\n",
+            manifest.id
+        ));
+        return Ok(0);
+    }
+    let mut text = format!(
+        "Rollback of snapshot {} ({} target(s)):\n",
+        manifest.id,
+        changes.len()
+    );
+    for change in &changes {
+        text.push_str(&format!("~ {}\n", change.summary));
+        for line in change.diff.lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    print(&text);
+    if !confirm(&format!("Restore {} target(s)?", changes.len()), yes)? {
+        print("Nothing was changed.\n");
+        return Ok(1);
+    }
+    let applied = apply::execute(
+        &env.root,
+        &env.root_arg,
+        &env.store,
+        &changes,
+        Operation::Rollback {
+            of: manifest.id.clone(),
+        },
+    )?;
+    let mut original = manifest;
+    original.status = SnapshotStatus::RolledBack;
+    original.rolled_back_by = Some(applied.snapshot.clone());
+    env.store.write_manifest(&original)?;
+    if let Operation::Rollback { of } = &original.operation {
+        // Undoing a rollback re-applies what it had rolled back.
+        if let Ok(mut earlier) = env.store.load(of) {
+            earlier.status = SnapshotStatus::Applied;
+            earlier.rolled_back_by = None;
+            env.store.write_manifest(&earlier)?;
+        }
+    }
+    print(&format!(
+        "Restored {} target(s). This rollback is snapshot {}; undo it with: dockhard{} rollback {}\n",
+        applied.changes.len(),
+        applied.snapshot,
+        root_flag(env),
+        applied.snapshot
+    ));
+    Ok(0)
+}
+
+fn snapshots_list(store: &Store, format: Format) -> Result<String> {
+    let list = store.list()?;
+    if format == Format::Json {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "created": m.created, "operation": m.operation,
+                    "status": m.status, "changes": m.changes.len(), "rolled_back_by": m.rolled_back_by,
+                })
+            })
+            .collect();
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).expect("json")
+        ));
+    }
+    if list.is_empty() {
+        return Ok(format!("No snapshots in {}.\n", store.state_dir().display()));
+    }
+    let mut out = String::new();
+    for m in list {
+        let op = match &m.operation {
+            Operation::Apply => "apply".to_string(),
+            Operation::Rollback { of } => format!("rollback of {of}"),
+        };
+        out.push_str(&format!(
+            "{}  {}  {:<11}  {} change(s)  {op}\n",
+            m.id,
+            m.created,
+            m.status.as_str(),
+            m.changes.len()
+        ));
+    }
+    Ok(out)
+}
+
+fn snapshot_text(m: &crate::snapshot::Manifest) -> String {
+    let mut out = format!(
+        "snapshot {}\ncreated {}\nroot {}\nstatus {}\n",
+        m.id,
+        m.created,
+        m.root,
+        m.status.as_str()
+    );
+    if let Some(by) = &m.rolled_back_by {
+        out.push_str(&format!("rolled back by {by}\n"));
+    }
+    out.push_str("changes:\n");
+    for c in &m.changes {
+        out.push_str(&format!("  {} [{}] {}\n", c.id, c.rule, c.summary));
+    }
+    out.push_str("targets:\n");
+    for t in &m.targets {
+        out.push_str(&format!("  {}: before {}\n", t.path, t.prior.describe()));
+        if let Some(after) = &t.after {
+            out.push_str(&format!(
+                "  {}  after {}\n",
+                " ".repeat(t.path.len()),
+                after.describe()
+            ));
+        }
+    }
+    out
+}
+
+fn rules_text(catalog: &Catalog, policy: &Policy, format: Format) -> String {
+    if format == Format::Json {
+        let rows: Vec<serde_json::Value> = policy
+            .rules
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.rule.id, "kind": r.rule.kind, "guideline": r.rule.guideline,
+                    "severity": r.rule.severity, "enabled": r.enabled, "disruptive": r.rule.disruptive,
+                    "title": r.rule.title,
+                })
+            })
+            .collect();
+        return format!("{}\n", serde_json::to_string_pretty(&rows).expect("json"));
+    }
+    let mut out = String::new();
+    let width = catalog.rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    for r in &policy.rules {
+        out.push_str(&format!(
+            "{:<width$}  {:<8}  {:<3}  {:<3}  {}\n",
+            r.rule.id,
+            r.rule.kind.as_str(),
+            r.rule.guideline,
+            if r.enabled { "on" } else { "off" },
+            r.rule.title
+        ));
+    }
+    out
+}
+
+fn explain_text(policy: &Policy, id: &str) -> Result<String> {
+    let Some(config) = policy.rules.iter().find(|r| r.rule.id == id) else {
+        return Err(Error::msg(format!("no rule `{id}` (see `dockhard rules`)")));
+    };
+    let r = &config.rule;
+    let mut out = format!(
+        "{}: {}\n\nguideline {}, kind {}, severity {}, {}{}\n\nWhy:\n",
+        r.id,
+        r.title,
+        r.guideline,
+        r.kind,
+        r.severity.as_str(),
+        if config.enabled { "enabled" } else { "disabled" },
+        if r.disruptive { ", DISRUPTIVE" } else { "" }
+    );
+    for line in r.rationale.trim().lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push_str("\nWhat may break:\n");
+    for line in r.may_break.trim().lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    if !config.params.table().is_empty() {
+        out.push_str("\nParameters (effective):\n");
+        for (key, value) in config.params.table() {
+            out.push_str(&format!("  {key} = {value}\n"));
+        }
+    }
+    Ok(out)
 }

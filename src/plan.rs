@@ -257,6 +257,10 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub message: String,
+    /// The kind could not be checked at all (an unreadable or unparseable
+    /// file): its changes are missing from the plan, so it cannot be applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocking: bool,
 }
 
 impl Finding {
@@ -267,6 +271,7 @@ impl Finding {
             severity,
             target: None,
             message: message.into(),
+            blocking: false,
         }
     }
 
@@ -315,6 +320,11 @@ pub struct Plan {
 impl Plan {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.status == Status::Error)
+    }
+
+    /// Findings that stop an apply: a kind that could not be planned.
+    pub fn blocking(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.blocking)
     }
 }
 

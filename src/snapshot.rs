@@ -1,1 +1,531 @@
-//! snapshot
+//! # Snapshots
+//!
+//! Before the executor changes anything it records, for every target, the
+//! full prior state (bytes, mode, owner; the inode for a mode change) in a
+//! snapshot folder under the state dir, and fsyncs it. Rollback rebuilds
+//! the prior state from that record. Layout:
+//!
+//! ```text
+//! STATE/lock                      flock(2) held by a running apply/rollback
+//! STATE/snapshots/ID/manifest.json
+//! STATE/snapshots/ID/prior-N      prior bytes of target N
+//! STATE/snapshots/ID/after-N      bytes of target N after the apply
+//! ```
+
+use crate::error::{Error, Result};
+use crate::host::{FileType, HostRoot};
+use crate::plan::{FileState, InodeState, Kind};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const MANIFEST_SCHEMA: u32 = 1;
+
+/// The state of one target as recorded in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Recorded {
+    Absent,
+    File {
+        sha256: String,
+        size: u64,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        /// Name of the file in the snapshot folder that holds the bytes.
+        blob: String,
+    },
+    Dir {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// The identity and mode of a file whose mode (only) is changed.
+    Inode(InodeState),
+}
+
+impl Recorded {
+    /// Whether two records describe the same state (blob names aside).
+    pub fn same_state(&self, other: &Recorded) -> bool {
+        match (self, other) {
+            (
+                Recorded::File {
+                    sha256: a,
+                    mode: ma,
+                    uid: ua,
+                    gid: ga,
+                    ..
+                },
+                Recorded::File {
+                    sha256: b,
+                    mode: mb,
+                    uid: ub,
+                    gid: gb,
+                    ..
+                },
+            ) => a == b && ma == mb && ua == ub && ga == gb,
+            (a, b) => a == b,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Recorded::Absent => "absent".to_string(),
+            Recorded::File {
+                size, mode, uid, gid, ..
+            } => format!("file of {size} bytes, mode {mode:04o}, owner {uid}:{gid}"),
+            Recorded::Dir { mode, uid, gid } => format!("directory, mode {mode:04o}, owner {uid}:{gid}"),
+            Recorded::Inode(i) => format!("mode {:04o}, owner {}:{}, inode {}", i.mode, i.uid, i.gid, i.ino),
+        }
+    }
+
+    pub fn file_state(&self) -> Option<FileState> {
+        match self {
+            Recorded::Absent => Some(FileState::Absent),
+            Recorded::File {
+                sha256,
+                size,
+                mode,
+                uid,
+                gid,
+                ..
+            } => Some(FileState::File {
+                sha256: sha256.clone(),
+                size: *size,
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            }),
+            Recorded::Dir { mode, uid, gid } => Some(FileState::Dir {
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            }),
+            Recorded::Inode(_) => None,
+        }
+    }
+}
+
+/// How a target is watched: by content (files, folders) or by inode (modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Watch {
+    Content,
+    Inode,
+}
+
+/// The current state of a path, in the shape the snapshot keeps it, with
+/// the bytes of a regular file.
+pub fn capture(root: &HostRoot, path: &str, watch: Watch) -> Result<(Recorded, Option<Vec<u8>>)> {
+    match watch {
+        Watch::Inode => match root.lstat(path)? {
+            Some(st) if st.file_type == FileType::File => Ok((Recorded::Inode(st.inode_state()), None)),
+            Some(_) => Err(Error::msg(format!("{path}: no longer a regular file"))),
+            None => Ok((Recorded::Absent, None)),
+        },
+        Watch::Content => match root.lstat(path)? {
+            None => Ok((Recorded::Absent, None)),
+            Some(st) if st.file_type == FileType::Dir => Ok((
+                Recorded::Dir {
+                    mode: st.mode,
+                    uid: st.uid,
+                    gid: st.gid,
+                },
+                None,
+            )),
+            Some(st) if st.file_type == FileType::Symlink => Err(Error::msg(format!(
+                "{path}: is a symbolic link; dockhard does not write through links"
+            ))),
+            Some(_) => {
+                let read = root
+                    .read_file(path)?
+                    .ok_or_else(|| Error::msg(format!("{path}: vanished while being read")))?;
+                let state = read.state();
+                let FileState::File {
+                    sha256,
+                    size,
+                    mode,
+                    uid,
+                    gid,
+                } = state
+                else {
+                    unreachable!("read_file returns regular files")
+                };
+                Ok((
+                    Recorded::File {
+                        sha256,
+                        size,
+                        mode,
+                        uid,
+                        gid,
+                        blob: String::new(),
+                    },
+                    Some(read.content),
+                ))
+            }
+        },
+    }
+}
+
+/// One target of a snapshot: its state before and after the operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub path: String,
+    pub kind: Kind,
+    pub watch: Watch,
+    pub prior: Recorded,
+    #[serde(default)]
+    pub after: Option<Recorded>,
+}
+
+/// What a snapshot was taken for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Operation {
+    Apply,
+    /// A rollback of another snapshot (itself undoable by rolling this back).
+    Rollback {
+        of: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotStatus {
+    /// Taken; changes are being made (or the run was interrupted).
+    Pending,
+    /// Every change was made.
+    Applied,
+    /// A change failed and the ones already made were undone.
+    Undone,
+    /// A later rollback restored the prior state.
+    RolledBack,
+}
+
+impl SnapshotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotStatus::Pending => "pending",
+            SnapshotStatus::Applied => "applied",
+            SnapshotStatus::Undone => "undone",
+            SnapshotStatus::RolledBack => "rolled-back",
+        }
+    }
+}
+
+/// A change as the snapshot remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub id: String,
+    pub rule: String,
+    pub kind: Kind,
+    pub target: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub id: String,
+    pub created: String,
+    pub tool_version: String,
+    pub root: String,
+    pub operation: Operation,
+    pub status: SnapshotStatus,
+    #[serde(default)]
+    pub rolled_back_by: Option<String>,
+    pub changes: Vec<ChangeRecord>,
+    pub targets: Vec<Target>,
+}
+
+/// The snapshot store of one state dir.
+#[derive(Debug)]
+pub struct Store {
+    state_dir: PathBuf,
+}
+
+/// An exclusive lock on the state dir, released on drop.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(&path.display().to_string(), e))
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(&path.display().to_string(), e))?;
+            if let Some(parent) = path.parent() {
+                sync_dir(parent)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(&path.display().to_string(), e)),
+    }
+}
+
+/// Writes a file in the store durably: temp file, fsync, rename, fsync dir.
+fn write_durable(path: &Path, content: &[u8]) -> Result<()> {
+    let temp = path.with_extension("tmp");
+    let shown = path.display().to_string();
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temp)
+        .map_err(|e| Error::io(&shown, e))?;
+    file.write_all(content).map_err(|e| Error::io(&shown, e))?;
+    file.sync_all().map_err(|e| Error::io(&shown, e))?;
+    std::fs::rename(&temp, path).map_err(|e| Error::io(&shown, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new("/")))
+}
+
+impl Store {
+    /// The store at `state_dir` (a path on this machine). Refuses a state
+    /// dir that is a symbolic link or writable by others.
+    pub fn new(state_dir: PathBuf) -> Store {
+        Store { state_dir }
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    fn snapshots_dir(&self) -> PathBuf {
+        self.state_dir.join("snapshots")
+    }
+
+    fn check_private(&self, path: &Path) -> Result<()> {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(&path.display().to_string(), e))?;
+        if meta.file_type().is_symlink() || !meta.is_dir() {
+            return Err(Error::msg(format!(
+                "{}: state dir is not a directory",
+                path.display()
+            )));
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err(Error::msg(format!(
+                "{}: state dir is writable by group or others; refusing",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates the state dir (0700) if needed and takes the lock, waiting
+    /// up to `wait` for another run to finish.
+    pub fn lock(&self, wait: Duration) -> Result<Lock> {
+        if let Some(parent) = self.state_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(&parent.display().to_string(), e))?;
+        }
+        create_private_dir(&self.state_dir)?;
+        self.check_private(&self.state_dir)?;
+        create_private_dir(&self.snapshots_dir())?;
+        let path = self.state_dir.join("lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::io(&path.display().to_string(), e))?;
+        let start = Instant::now();
+        loop {
+            // SAFETY: the fd belongs to `file`, which outlives this call.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Lock { _file: file });
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(Error::io(&path.display().to_string(), err));
+            }
+            if start.elapsed() >= wait {
+                return Err(Error::msg(format!(
+                    "{}: another dockhard run holds the lock (waited {} s); try again when it has finished",
+                    path.display(),
+                    wait.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn snapshot_dir(&self, id: &str) -> Result<PathBuf> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(Error::msg(format!("{id}: not a snapshot id")));
+        }
+        Ok(self.snapshots_dir().join(id))
+    }
+
+    /// Creates a new, empty snapshot folder and returns its id.
+    pub fn create(&self) -> Result<String> {
+        loop {
+            let id = new_id();
+            let dir = self.snapshot_dir(&id)?;
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    sync_dir(&self.snapshots_dir())?;
+                    return Ok(id);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io(&dir.display().to_string(), e)),
+            }
+        }
+    }
+
+    pub fn write_blob(&self, id: &str, name: &str, content: &[u8]) -> Result<()> {
+        write_durable(&self.snapshot_dir(id)?.join(name), content)
+    }
+
+    pub fn read_blob(&self, id: &str, name: &str) -> Result<Vec<u8>> {
+        let path = self.snapshot_dir(id)?.join(name);
+        std::fs::read(&path).map_err(|e| Error::io(&path.display().to_string(), e))
+    }
+
+    pub fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
+        let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        text.push(b'\n');
+        write_durable(&self.snapshot_dir(&manifest.id)?.join("manifest.json"), &text)
+    }
+
+    pub fn load(&self, id: &str) -> Result<Manifest> {
+        let path = self.snapshot_dir(id)?.join("manifest.json");
+        let text = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::msg(format!("no snapshot {id} in {}", self.state_dir.display()))
+            }
+            _ => Error::io(&path.display().to_string(), e),
+        })?;
+        serde_json::from_slice(&text)
+            .map_err(|e| Error::at(&path.display().to_string(), e.line(), Some(e.column()), e))
+    }
+
+    /// Every snapshot, oldest first. Folders without a manifest are skipped.
+    pub fn list(&self) -> Result<Vec<Manifest>> {
+        let dir = self.snapshots_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir.display().to_string(), e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            if self.snapshot_dir(&id)?.join("manifest.json").exists() {
+                out.push(self.load(&id)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn new_id() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (date, time) = civil(now.as_secs());
+    let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{}-{salt:04x}", date.replace('-', ""), time.replace(':', ""))
+}
+
+/// (YYYY-MM-DD, HH:MM:SS) in UTC for seconds since the epoch.
+fn civil(secs: u64) -> (String, String) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days to civil date (proleptic Gregorian), after Howard Hinnant's method.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+    )
+}
+
+/// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (date, time) = civil(secs);
+    format!("{date}T{time}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), ("1970-01-01".to_string(), "00:00:00".to_string()));
+        assert_eq!(
+            civil(951_782_400),
+            ("2000-02-29".to_string(), "00:00:00".to_string())
+        );
+        assert_eq!(
+            civil(1_796_317_061),
+            ("2026-12-03".to_string(), "16:57:41".to_string())
+        );
+    }
+
+    #[test]
+    fn ids_are_valid_and_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("state"));
+        let _lock = store.lock(Duration::from_secs(1)).unwrap();
+        let a = store.create().unwrap();
+        let b = store.create().unwrap();
+        assert_ne!(a, b);
+        assert!(store.snapshot_dir("../x").is_err());
+        let mode = std::fs::metadata(dir.path().join("state"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn second_lock_waits_then_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("state"));
+        let _held = store.lock(Duration::from_secs(1)).unwrap();
+        let other = Store::new(dir.path().join("state"));
+        let err = other.lock(Duration::from_millis(300)).unwrap_err();
+        assert!(err.message().contains("another dockhard run"), "{err}");
+    }
+
+    #[test]
+    fn world_writable_state_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Store::new(state).lock(Duration::from_secs(1)).unwrap_err();
+        assert!(err.message().contains("writable"), "{err}");
+    }
+}
