@@ -42,10 +42,7 @@ fn watch_of(action: &Action) -> Watch {
 
 fn observe(root: &HostRoot, path: &str, watch: Watch) -> std::result::Result<Sim, String> {
     match watch {
-        Watch::Inode => root
-            .lstat(path)
-            .map(|st| Sim::Inode(st.map(|s| s.inode_state())))
-            .map_err(|e| e.to_string()),
+        Watch::Inode => root.pinned_inode(path).map(Sim::Inode).map_err(|e| e.to_string()),
         Watch::Content => root.file_state(path).map(Sim::File).map_err(|e| e.to_string()),
     }
 }
@@ -106,7 +103,7 @@ pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
                 continue;
             }
         };
-        if current != expected {
+        if !same_sim(&current, &expected) {
             stale.push(format!(
                 "{path}: changed since the plan was made (planned against {}, now {})",
                 describe(&expected),
@@ -117,6 +114,18 @@ pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
     }
     stale.dedup();
     stale
+}
+
+/// Equal states; a content hash is compared only when the plan pinned one.
+fn same_sim(current: &Sim, expected: &Sim) -> bool {
+    match (current, expected) {
+        (Sim::Inode(Some(now)), Sim::Inode(Some(want))) if want.sha256.is_none() => {
+            let mut now = now.clone();
+            now.sha256 = None;
+            now == *want
+        }
+        (a, b) => a == b,
+    }
 }
 
 fn describe(sim: &Sim) -> String {

@@ -138,6 +138,9 @@ pub struct InodeState {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Content hash, so a binary replaced in place is not changed either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One atomic step the executor knows. Paths are as seen inside the root.

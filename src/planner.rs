@@ -67,6 +67,24 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
             }
         }
     }
+    // Pin the content of every file whose mode will change: a binary
+    // replaced in place between plan and apply is then refused too.
+    for change in &mut changes {
+        if let crate::plan::Action::SetMode { path, expect, .. } = &mut change.action {
+            match req.root.pinned_inode(path) {
+                Ok(Some(pinned)) if pinned.sha256.is_some() => {
+                    let mut same = pinned.clone();
+                    same.sha256 = None;
+                    let mut planned = expect.clone();
+                    planned.sha256 = None;
+                    if same == planned {
+                        *expect = pinned;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
     // Two kinds may both need a folder (docker.service.d): create it once.
     let mut created = std::collections::HashSet::new();
     changes.retain(|c| match &c.action {

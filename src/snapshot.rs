@@ -123,7 +123,10 @@ pub enum Watch {
 pub fn capture(root: &HostRoot, path: &str, watch: Watch) -> Result<(Recorded, Option<Vec<u8>>)> {
     match watch {
         Watch::Inode => match root.lstat(path)? {
-            Some(st) if st.file_type == FileType::File => Ok((Recorded::Inode(st.inode_state()), None)),
+            Some(st) if st.file_type == FileType::File => match root.pinned_inode(path)? {
+                Some(pinned) => Ok((Recorded::Inode(pinned), None)),
+                None => Ok((Recorded::Absent, None)),
+            },
             Some(_) => Err(Error::msg(format!("{path}: no longer a regular file"))),
             None => Ok((Recorded::Absent, None)),
         },

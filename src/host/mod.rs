@@ -69,6 +69,7 @@ impl FileStat {
         }
     }
 
+    /// Identity and permissions, without a content hash.
     pub fn inode_state(&self) -> InodeState {
         InodeState {
             dev: self.dev,
@@ -76,6 +77,7 @@ impl FileStat {
             mode: self.mode,
             uid: self.uid,
             gid: self.gid,
+            sha256: None,
         }
     }
 }
@@ -218,30 +220,17 @@ impl HostRoot {
             let st = fstat(self.dir.as_fd()).map_err(|e| Error::io(path, e.into()))?;
             return Ok(Some(FileStat::from_raw(&st)));
         }
-        let (parent, name) = match self.open_parent(rel) {
-            Ok(p) => p,
-            Err(_) if self.lstat_parent_missing(rel) => return Ok(None),
-            Err(e) => return Err(e),
+        let (parent_rel, name) = split_parent(rel)?;
+        let parent = match self.open_in(parent_rel, OFlag::O_DIRECTORY | OFlag::O_RDONLY) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
+            Err(e) => return Err(Error::io(&format!("/{parent_rel}"), e.into())),
         };
-        match fstatat(
-            parent.as_fd(),
-            name.as_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
+        match fstatat(parent.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(FileStat::from_raw(&st))),
             Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(None),
             Err(e) => Err(Error::io(path, e.into())),
         }
-    }
-
-    fn lstat_parent_missing(&self, rel: &str) -> bool {
-        let Ok((parent, _)) = split_parent(rel) else {
-            return false;
-        };
-        matches!(
-            self.open_in(parent, OFlag::O_PATH),
-            Err(Errno::ENOENT) | Err(Errno::ENOTDIR)
-        )
     }
 
     /// Metadata of a path, following symlinks inside the root.
@@ -375,7 +364,11 @@ impl HostRoot {
         if st.file_type != FileType::File {
             return Err(Error::msg(format!("{path}: no longer a regular file; refusing")));
         }
-        if st.inode_state() != *expect {
+        let mut seen = st.inode_state();
+        if expect.sha256.is_some() {
+            seen.sha256 = Some(hash_fd(&fd).map_err(|e| Error::io(path, e))?);
+        }
+        if seen != *expect {
             return Err(Error::msg(format!(
                 "{path}: changed since it was inspected (was inode {} mode {:04o} owner {}:{}, now inode {} mode {:04o} owner {}:{}); refusing",
                 expect.ino, expect.mode, expect.uid, expect.gid, st.ino, st.mode, st.uid, st.gid
@@ -384,6 +377,26 @@ impl HostRoot {
         fchmod(fd.as_fd(), Mode::from_bits_truncate(mode & 0o7777)).map_err(|e| Error::io(path, e.into()))?;
         fsync(fd.as_fd()).map_err(|e| Error::io(path, e.into()))?;
         Ok(())
+    }
+
+    /// Identity, permissions and content hash of a regular file, read
+    /// without following a symlink. `None` if absent.
+    pub fn pinned_inode(&self, path: &str) -> Result<Option<InodeState>> {
+        let rel = relative(path)?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = match self.open_in(rel, flags) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(Error::msg(format!("{path}: is a symbolic link"))),
+            Err(e) => return Err(Error::io(path, e.into())),
+        };
+        let st = FileStat::from_raw(&fstat(fd.as_fd()).map_err(|e| Error::io(path, e.into()))?);
+        if st.file_type != FileType::File {
+            return Err(Error::msg(format!("{path}: not a regular file")));
+        }
+        let mut state = st.inode_state();
+        state.sha256 = Some(hash_fd(&fd).map_err(|e| Error::io(path, e))?);
+        Ok(Some(state))
     }
 
     /// Removes a regular file (never a directory, never through a link).
@@ -437,6 +450,22 @@ impl HostRoot {
     pub fn as_raw_fd(&self) -> i32 {
         self.dir.as_raw_fd()
     }
+}
+
+/// sha256 of everything readable from `fd` (from its current offset).
+fn hash_fd(fd: &OwnedFd) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::from(fd.try_clone()?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::plan::hex_encode(&hasher.finalize()))
 }
 
 /// Bytes of an `OsStr`, for paths that are not UTF-8.
