@@ -1,8 +1,913 @@
-//! Kind `mount` (being built).
+//! # Kind `mount`
+//!
+//! Rule `mount-nosuid` (G7): the scratch places and homes (`points`) are
+//! mounted with `options` (default `nosuid,nodev`).
+//!
+//! For each point the source of truth is, in this order:
+//! 1. `/etc/fstab` lines whose decoded mount point is the point. If the
+//!    point is listed more than once, **every** such line is fixed:
+//!    `mount -a` stacks them all (the last one ends on top) while
+//!    systemd-fstab-generator keeps the first, so only fixing all of them
+//!    is right for both;
+//! 2. otherwise the systemd mount unit named after the path
+//!    (`/var/tmp` → `var-tmp.mount`, `/tmp` → `tmp.mount`), with its
+//!    drop-ins; missing options go into the drop-in
+//!    `/etc/systemd/system/<unit>.d/50-nosuid.conf`, which restates the
+//!    unit's whole `Options=` (a drop-in's `Options=` replaces the value);
+//! 3. otherwise, for `/dev/shm` only, a new fstab line
+//!    `tmpfs /dev/shm tmpfs defaults,<options> 0 0`;
+//! 4. otherwise nothing: an advisory says the point needs its own mount
+//!    (bind or tmpfs) first. No fstab line is invented for it, and never a
+//!    /tmp line when tmp.mount provides /tmp.
+//!
+//! Options are evaluated as mount does (see [`options`]), so `nosuid,suid`
+//! fails and `user,noauto` passes. `noexec` is never added by default: on
+//! /tmp and /var/tmp it breaks apt/debconf maintainer scripts and image
+//! builds.
+//!
+//! On the running host (`ctx.live`) the visible mount of each point in
+//! /proc/self/mountinfo is compared as well ([`point_findings`], a pure
+//! function): persistent configuration that is compliant while the live
+//! mount lacks the flags (a tmpfs mounted over /tmp at runtime) is
+//! reported, with the covered mounts. The live remount itself is left out
+//! in this version: planned changes take effect at the next remount or
+//! reboot.
 
-use super::{Context, Outcome};
-use crate::error::Result;
+pub mod fstab;
+pub mod mountinfo;
+pub mod options;
 
-pub fn plan(_ctx: &Context<'_>) -> Result<Outcome> {
-    Ok(Outcome::default())
+use super::systemd::Unit;
+use super::{ChangeInfo, Context, FileChain, Outcome, missing_parents};
+use crate::catalog::RuleConfig;
+use crate::error::{Error, Result};
+use crate::plan::{Effect, Finding, Kind, Severity, Status};
+use fstab::Fstab;
+use mountinfo::MountInfo;
+
+pub const RULE: &str = "mount-nosuid";
+/// The drop-in written for a mount unit that lacks the options.
+pub const DROPIN_NAME: &str = "50-nosuid.conf";
+
+const LIVE_LEFT_OUT: &str =
+    "takes effect at the next remount or reboot; the live remount is left out in this version";
+
+/// Decodes `\NNN` octal escapes (three octal digits, value up to `\377`)
+/// as libmount and the kernel write them in fstab and mountinfo. Anything
+/// else, including a lone backslash, is kept as it is.
+pub fn decode_octal(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\'
+            && i + 3 < raw.len()
+            && (b'0'..=b'3').contains(&raw[i + 1])
+            && (b'0'..=b'7').contains(&raw[i + 2])
+            && (b'0'..=b'7').contains(&raw[i + 3])
+        {
+            out.push(((raw[i + 1] - b'0') << 6) | ((raw[i + 2] - b'0') << 3) | (raw[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The name of the systemd mount unit for a path, as `systemd-escape
+/// --path --suffix=mount` makes it: `/var/tmp` → `var-tmp.mount`, `/` →
+/// `-.mount`; bytes other than ASCII letters, digits, `:`, `_` and `.`
+/// (and a leading `.`) become `\xNN`.
+pub fn unit_name(path: &str) -> String {
+    let normal = fstab::normalize(path);
+    let trimmed = normal.trim_matches('/');
+    if trimmed.is_empty() {
+        return "-.mount".to_string();
+    }
+    let mut out = String::with_capacity(trimmed.len() + 6);
+    for (i, b) in trimmed.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i == 0 => out.push_str("\\x2e"),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push_str(".mount");
+    out
+}
+
+/// What the persistent configuration says about one point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Config {
+    /// Already has every wanted option; names where (`/etc/fstab line 7`,
+    /// `tmp.mount`).
+    Compliant { source: String, place: String },
+    /// A change was planned to add the options; names where.
+    Planned { place: String },
+    /// No fstab line and no mount unit mounts the point.
+    Absent,
+    /// Configured, but dockhard cannot fix it; the reason.
+    Blocked(String),
+}
+
+/// The findings for one point from its configuration and, on the running
+/// host, the parsed mountinfo. Pure: tests feed it a case's mountinfo.
+pub fn point_findings(
+    rule: &str,
+    point: &str,
+    wanted: &[String],
+    config: &Config,
+    mounts: Option<&[MountInfo]>,
+) -> Vec<Finding> {
+    let want = wanted.join(",");
+    let stack = mounts.and_then(|m| mountinfo::stack_at(m, point));
+    let missing_live: Vec<String> = stack
+        .as_ref()
+        .map(|s| wanted.iter().filter(|w| !s.visible.has(w)).cloned().collect())
+        .unwrap_or_default();
+    let covered = |s: &mountinfo::Stack<'_>| {
+        if s.hidden.is_empty() {
+            String::new()
+        } else {
+            let hidden: Vec<String> = s.hidden.iter().map(|m| m.describe()).collect();
+            format!("; it covers {} (hidden)", hidden.join(", "))
+        }
+    };
+    let mut out = Vec::new();
+    match config {
+        Config::Compliant { source, place } => match (mounts, &stack) {
+            (None, _) => out.push(Finding::compliant(
+                rule,
+                format!("{point}: {place} sets {want}"),
+            )),
+            (Some(_), None) => out.push(Finding::advisory(
+                rule,
+                Severity::Low,
+                format!(
+                    "{point}: {place} sets {want}, but nothing is mounted on {point} right now (the path is part of its parent file system)"
+                ),
+            )),
+            (Some(_), Some(s)) if !missing_live.is_empty() => out.push(Finding::advisory(
+                rule,
+                Severity::Medium,
+                format!(
+                    "{point}: {source} is compliant, but the mounted file system lacks {} (a {} mounted over {point} at runtime?): the visible mount is {}{}",
+                    missing_live.join(","),
+                    s.visible.fstype,
+                    s.visible.describe(),
+                    covered(s)
+                ),
+            )),
+            (Some(_), Some(s)) => {
+                out.push(Finding::compliant(
+                    rule,
+                    format!("{point}: {place} sets {want}, and the mounted file system has it"),
+                ));
+                if !s.hidden.is_empty() {
+                    out.push(Finding::new(
+                        rule,
+                        Status::Compliant,
+                        Severity::Info,
+                        format!(
+                            "{point} is mounted {} times; the visible mount is {}{}",
+                            s.hidden.len() + 1,
+                            s.visible.describe(),
+                            covered(s)
+                        ),
+                    ));
+                }
+            }
+        },
+        Config::Planned { place } => {
+            if let Some(s) = &stack
+                && !missing_live.is_empty()
+            {
+                out.push(Finding::advisory(
+                    rule,
+                    Severity::Low,
+                    format!(
+                        "{point}: the mounted file system ({}) lacks {} until it is remounted; the change to {place} {LIVE_LEFT_OUT}",
+                        s.visible.describe(),
+                        missing_live.join(",")
+                    ),
+                ));
+            }
+        }
+        Config::Absent => {
+            let message = match (mounts, &stack) {
+                (None, _) => format!(
+                    "{point} needs its own mount (bind or tmpfs) before {want} can apply: no /etc/fstab line or systemd mount unit mounts it"
+                ),
+                (Some(_), None) => format!(
+                    "{point} needs its own mount (bind or tmpfs) before {want} can apply: it is not a separate mount on the running system"
+                ),
+                (Some(_), Some(s)) => {
+                    let live = if missing_live.is_empty() {
+                        format!("it has {want} now")
+                    } else {
+                        format!("it lacks {}", missing_live.join(","))
+                    };
+                    format!(
+                        "{point} is mounted at runtime ({}) but neither /etc/fstab nor a systemd mount unit configures it, so {want} cannot be made persistent; {live}",
+                        s.visible.describe()
+                    )
+                }
+            };
+            out.push(Finding::advisory(rule, Severity::Medium, message));
+        }
+        Config::Blocked(reason) => {
+            out.push(Finding::advisory(rule, Severity::Medium, format!("{point}: {reason}")));
+        }
+    }
+    out.into_iter().map(|f| f.with_target(point)).collect()
+}
+
+fn effect(ctx: &Context<'_>) -> Effect {
+    if ctx.live {
+        Effect::AfterRemount
+    } else {
+        Effect::AfterReboot
+    }
+}
+
+fn with_live_note(ctx: &Context<'_>, summary: String) -> String {
+    if ctx.live {
+        format!("{summary} ({LIVE_LEFT_OUT})")
+    } else {
+        summary
+    }
+}
+
+/// Everything one planning run needs to carry between points.
+struct Planner<'c, 'a> {
+    ctx: &'c Context<'a>,
+    rule: &'c RuleConfig,
+    wanted: Vec<String>,
+    chain: FileChain,
+    table: Fstab,
+    out: Outcome,
+}
+
+impl Planner<'_, '_> {
+    fn point(&mut self, point: &str) -> Result<Config> {
+        let lines = self.table.find(point);
+        if !lines.is_empty() {
+            return Ok(self.fstab_lines(point, &lines));
+        }
+        let name = unit_name(point);
+        if let Some(unit) = Unit::load(self.ctx.root, &name)?
+            && !unit.masked
+            && unit.fragment.is_some()
+        {
+            return self.unit(point, &unit);
+        }
+        if point == "/dev/shm" {
+            return self.new_fstab_line(point);
+        }
+        Ok(Config::Absent)
+    }
+
+    fn fstab_lines(&mut self, point: &str, lines: &[usize]) -> Config {
+        let numbers: Vec<String> = lines
+            .iter()
+            .map(|&i| self.table.lines[i].number.to_string())
+            .collect();
+        let place = if lines.len() == 1 {
+            format!("/etc/fstab line {}", numbers[0])
+        } else {
+            format!("/etc/fstab lines {}", numbers.join(", "))
+        };
+        let mut edits = Vec::new();
+        for &i in lines {
+            let current = &self.table.lines[i]
+                .entry
+                .as_ref()
+                .expect("find returns entries")
+                .options;
+            let edit = options::ensure(current, &self.wanted);
+            if edit.changed() {
+                self.table.set_options(i, &edit.options);
+                edits.push(edit);
+            }
+        }
+        if edits.is_empty() {
+            return Config::Compliant {
+                source: "fstab".to_string(),
+                place,
+            };
+        }
+        let what = if edits.iter().all(|e| *e == edits[0]) {
+            edits[0].clone()
+        } else {
+            // Different lines need different edits: name the union.
+            let mut union = edits[0].clone();
+            for e in &edits[1..] {
+                for t in e.added.iter().chain(&e.removed) {
+                    if !union.added.contains(t) && !union.removed.contains(t) {
+                        union.added.push(t.clone());
+                    }
+                }
+            }
+            union
+        };
+        let lines_word = if lines.len() == 1 { "line" } else { "lines" };
+        let summary = match (what.added.is_empty(), what.removed.is_empty()) {
+            (false, true) => format!(
+                "add {} to the {point} {lines_word} of /etc/fstab",
+                what.added.join(",")
+            ),
+            (true, false) => format!(
+                "remove the overriding {} from the {point} {lines_word} of /etc/fstab",
+                what.removed.join(",")
+            ),
+            _ => format!("{} on the {point} {lines_word} of /etc/fstab", what.describe()),
+        };
+        let summary = if lines.len() > 1 {
+            format!("{summary} ({point} is listed {} times: {place})", lines.len())
+        } else {
+            summary
+        };
+        let info =
+            ChangeInfo::new(self.rule, with_live_note(self.ctx, summary), effect(self.ctx)).detail(point);
+        if let Some(change) = self.chain.edit(self.table.to_bytes(), info) {
+            self.out.changes.push(change);
+        }
+        Config::Planned { place }
+    }
+
+    fn unit(&mut self, point: &str, unit: &Unit) -> Result<Config> {
+        let name = &unit.name;
+        let fragment = unit.fragment.clone().unwrap_or_default();
+        let current = unit.last("Mount", "Options");
+        let value = current.map(|d| d.value.as_str()).unwrap_or("");
+        let edit = options::ensure(value, &self.wanted);
+        let set_in = current
+            .map(|d| d.file.clone())
+            .unwrap_or_else(|| fragment.clone());
+        if !edit.changed() {
+            return Ok(Config::Compliant {
+                source: name.clone(),
+                place: format!("{name} (Options= in {set_in})"),
+            });
+        }
+        let dropin = format!("/etc/systemd/system/{name}.d/{DROPIN_NAME}");
+        if let Some(d) = current {
+            let base = d.file.rsplit('/').next().unwrap_or_default();
+            let in_dropin = d.file.contains(&format!("/{name}.d/"));
+            if in_dropin && d.file != dropin && base > DROPIN_NAME {
+                return Ok(Config::Blocked(format!(
+                    "{name} takes Options= from {}, which comes after {DROPIN_NAME}; add {} there",
+                    d.file,
+                    edit.added.join(",")
+                )));
+            }
+        }
+        let content = format!("[Mount]\nOptions={}\n", edit.options);
+        self.out
+            .changes
+            .extend(missing_parents(self.ctx.root, Kind::Mount, &dropin, self.rule)?);
+        let mut chain = FileChain::load(self.ctx.root, Kind::Mount, &dropin, 0o644)?;
+        let summary = format!(
+            "{} in {name}'s Options= with the drop-in {dropin}, restating the unit's other options; then `systemctl daemon-reload` (never restart {name}: that unmounts {point})",
+            edit.describe()
+        );
+        let info = ChangeInfo::new(self.rule, with_live_note(self.ctx, summary), effect(self.ctx))
+            .detail(point)
+            .may_break(format!(
+                "Options= in a drop-in replaces the unit's value: a later vendor change to {name}'s Options= stays hidden behind {dropin}. Programs that run set-id helpers or device nodes from {point} stop working (rare)."
+            ));
+        if let Some(change) = chain.edit(content.into_bytes(), info) {
+            self.out.changes.push(change);
+        }
+        Ok(Config::Planned {
+            place: format!("{name} (drop-in {dropin})"),
+        })
+    }
+
+    fn new_fstab_line(&mut self, point: &str) -> Result<Config> {
+        let line = format!(
+            "tmpfs {} tmpfs defaults,{} 0 0",
+            fstab::escape(point),
+            self.wanted.join(",")
+        );
+        self.table.append_line(fstab::PATH, &line)?;
+        let summary =
+            format!("add the line `{line}` to /etc/fstab ({point} has no fstab line and no mount unit)");
+        let info = ChangeInfo::new(self.rule, with_live_note(self.ctx, summary), effect(self.ctx))
+            .detail(point)
+            .may_break(format!(
+                "systemd turns the new line into a mount unit for {point}; programs that use set-id files or device nodes in {point} stop working (rare)."
+            ));
+        if let Some(change) = self.chain.edit(self.table.to_bytes(), info) {
+            self.out.changes.push(change);
+        }
+        Ok(Config::Planned {
+            place: "a new /etc/fstab line".to_string(),
+        })
+    }
+}
+
+/// The running machine's mounts (`ctx.live` only; the root is `/` then).
+fn read_mountinfo(ctx: &Context<'_>) -> Result<Vec<MountInfo>> {
+    let text = ctx.root.read_optional(mountinfo::PATH)?.ok_or_else(|| {
+        Error::msg(format!(
+            "{}: not found; the live mounts were not checked",
+            mountinfo::PATH
+        ))
+    })?;
+    mountinfo::parse(mountinfo::PATH, &String::from_utf8_lossy(&text))
+}
+
+pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
+    let Some(rule) = ctx.policy.enabled(RULE) else {
+        return Ok(Outcome::default());
+    };
+    let chain = FileChain::load(ctx.root, Kind::Mount, fstab::PATH, 0o644)?;
+    let table = Fstab::parse(fstab::PATH, chain.content().unwrap_or_default())?;
+    let mut planner = Planner {
+        ctx,
+        rule,
+        wanted: rule.params.strings("options"),
+        chain,
+        table,
+        out: Outcome::default(),
+    };
+    let mounts = if ctx.live {
+        match read_mountinfo(ctx) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                planner
+                    .out
+                    .findings
+                    .push(Finding::error(RULE, e.to_string()).with_target(mountinfo::PATH));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    for point in rule.params.strings("points") {
+        let point = fstab::normalize(&point);
+        let config = planner.point(&point)?;
+        let findings = point_findings(RULE, &point, &planner.wanted, &config, mounts.as_deref());
+        planner.out.findings.extend(findings);
+    }
+    Ok(planner.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::testing::{apply_changes, case_dir, context, empty_root, fixture_root, policy, read};
+    use crate::plan::Action;
+
+    fn profile(points: &[&str], options: &[&str]) -> String {
+        let list = |items: &[&str]| {
+            items
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "[rules.mount-nosuid]\npoints = [{}]\noptions = [{}]\n",
+            list(points),
+            list(options)
+        )
+    }
+
+    fn findings_for<'a>(out: &'a Outcome, point: &str) -> Vec<&'a Finding> {
+        out.findings
+            .iter()
+            .filter(|f| f.target.as_deref() == Some(point))
+            .collect()
+    }
+
+    fn mounts_of(case: &str, input: &str) -> Vec<MountInfo> {
+        let text = std::fs::read_to_string(case_dir(case).join(input).join("proc/self/mountinfo")).unwrap();
+        mountinfo::parse(mountinfo::PATH, &text).unwrap()
+    }
+
+    fn w(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn decode_octal_escapes() {
+        assert_eq!(decode_octal(b"a\\040b\\011c\\012d\\134e"), b"a b\tc\nd\\e");
+        assert_eq!(decode_octal(b"\\050x\\051"), b"(x)");
+        assert_eq!(decode_octal(b"\\377"), [0xff]);
+        // Not three octal digits, or above \377: literal.
+        assert_eq!(decode_octal(b"\\400 \\08 \\12 \\"), b"\\400 \\08 \\12 \\");
+    }
+
+    #[test]
+    fn unit_names_are_systemd_escaped_paths() {
+        assert_eq!(unit_name("/tmp"), "tmp.mount");
+        assert_eq!(unit_name("/var/tmp"), "var-tmp.mount");
+        assert_eq!(unit_name("/home/"), "home.mount");
+        assert_eq!(unit_name("/dev/shm"), "dev-shm.mount");
+        assert_eq!(unit_name("/"), "-.mount");
+        assert_eq!(unit_name("/srv/my-dir"), "srv-my\\x2ddir.mount");
+        assert_eq!(unit_name("/srv/scratch area"), "srv-scratch\\x20area.mount");
+        assert_eq!(unit_name("/.hidden/a.b"), "\\x2ehidden-a.b.mount");
+    }
+
+    #[test]
+    fn rule_disabled_plans_nothing() {
+        let (_dir, root) = fixture_root(&case_dir("C10-fstab-octal-escapes-tabs").join("input"));
+        let policy = policy("[rules.mount-nosuid]\nenabled = false\n");
+        let out = plan(&context(&root, &policy)).unwrap();
+        assert!(out.changes.is_empty() && out.findings.is_empty());
+    }
+
+    #[test]
+    fn c10_escapes_tabs_byte_exact_and_idempotent() {
+        let case = case_dir("C10-fstab-octal-escapes-tabs");
+        let (dir, root) = fixture_root(&case.join("input"));
+        let policy = policy(&profile(
+            &["/tmp", "/var/tmp", "/srv/scratch area", "/mnt/team (ro)"],
+            &["nosuid"],
+        ));
+        let ctx = context(&root, &policy);
+        let out = plan(&ctx).unwrap();
+        assert_eq!(out.changes.len(), 4, "{:#?}", out.changes);
+        assert!(out.changes.iter().all(|c| c.target == "/etc/fstab"));
+        assert_eq!(
+            out.changes[0].summary,
+            "add nosuid to the /tmp line of /etc/fstab"
+        );
+        assert_eq!(out.changes[0].takes_effect, Effect::AfterReboot);
+        assert_eq!(out.changes[0].id, "mount:/etc/fstab:mount-nosuid:/tmp");
+        // Planning wrote nothing.
+        assert_eq!(
+            read(&dir, "/etc/fstab"),
+            std::fs::read(case.join("input/etc/fstab")).unwrap()
+        );
+        apply_changes(&root, &out.changes);
+        assert_eq!(
+            String::from_utf8(read(&dir, "/etc/fstab")).unwrap(),
+            std::fs::read_to_string(case.join("expected/etc/fstab")).unwrap()
+        );
+        let again = plan(&ctx).unwrap();
+        assert!(again.changes.is_empty(), "{:#?}", again.changes);
+        assert_eq!(again.findings.len(), 4);
+        assert!(
+            again.findings.iter().all(|f| f.status == Status::Compliant),
+            "{:#?}",
+            again.findings
+        );
+    }
+
+    #[test]
+    fn c11_short_lines_last_option_wins_byte_exact() {
+        let case = case_dir("C11-fstab-short-lines-quoted-uuid-bind");
+        let (dir, root) = fixture_root(&case.join("input"));
+        let policy = policy(&profile(
+            &["/home", "/var/www", "/data", "/media/cdrom"],
+            &["nosuid"],
+        ));
+        let ctx = context(&root, &policy);
+        let out = plan(&ctx).unwrap();
+        let summaries: Vec<&str> = out.changes.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            [
+                "add nosuid to the /home line of /etc/fstab",
+                "add nosuid to the /var/www line of /etc/fstab",
+                "remove the overriding suid from the /data line of /etc/fstab",
+            ]
+        );
+        let cdrom = findings_for(&out, "/media/cdrom");
+        assert_eq!(cdrom.len(), 1);
+        assert_eq!(cdrom[0].status, Status::Compliant, "{cdrom:?}");
+        apply_changes(&root, &out.changes);
+        assert_eq!(
+            String::from_utf8(read(&dir, "/etc/fstab")).unwrap(),
+            std::fs::read_to_string(case.join("expected/etc/fstab")).unwrap()
+        );
+        let again = plan(&ctx).unwrap();
+        assert!(again.changes.is_empty(), "{:#?}", again.changes);
+    }
+
+    #[test]
+    fn broken_fstab_is_an_error_with_line_and_nothing_is_planned() {
+        let (dir, root) = empty_root();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        let text = "/dev/a /tmp ext4 defaults 0 0\n/dev/b /var/tmp\n";
+        std::fs::write(dir.path().join("etc/fstab"), text).unwrap();
+        let policy = policy("");
+        let err = plan(&context(&root, &policy)).unwrap_err();
+        assert!(err.message().starts_with("/etc/fstab:2: "), "{err}");
+        assert_eq!(read(&dir, "/etc/fstab"), text.as_bytes());
+    }
+
+    #[test]
+    fn c12_tmp_from_tmp_mount_is_compliant_and_var_tmp_is_advisory() {
+        let case = case_dir("C12-fstab-tmp-via-tmp-mount");
+        let (dir, root) = fixture_root(&case.join("input"));
+        let policy = policy(&profile(&["/tmp", "/var/tmp"], &["nosuid", "nodev"]));
+        let out = plan(&context(&root, &policy)).unwrap();
+        assert!(out.changes.is_empty(), "{:#?}", out.changes);
+        let tmp = findings_for(&out, "/tmp");
+        assert_eq!(tmp.len(), 1);
+        assert_eq!(tmp[0].status, Status::Compliant);
+        assert!(tmp[0].message.contains("tmp.mount"), "{}", tmp[0].message);
+        let var_tmp = findings_for(&out, "/var/tmp");
+        assert_eq!(var_tmp.len(), 1);
+        assert_eq!(var_tmp[0].status, Status::Advisory);
+        assert!(
+            var_tmp[0]
+                .message
+                .contains("needs its own mount (bind or tmpfs) before nosuid,nodev can apply"),
+            "{}",
+            var_tmp[0].message
+        );
+        assert_eq!(
+            read(&dir, "/etc/fstab"),
+            std::fs::read(case.join("input/etc/fstab")).unwrap()
+        );
+
+        // The live cross-check, on the case's mountinfo.
+        let mounts = mounts_of("C12-fstab-tmp-via-tmp-mount", "input");
+        let config = Config::Compliant {
+            source: "tmp.mount".to_string(),
+            place: "tmp.mount".to_string(),
+        };
+        let f = point_findings(RULE, "/tmp", &w(&["nosuid", "nodev"]), &config, Some(&mounts));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Compliant, "{f:?}");
+        let f = point_findings(
+            RULE,
+            "/var/tmp",
+            &w(&["nosuid", "nodev"]),
+            &Config::Absent,
+            Some(&mounts),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Advisory);
+        assert!(f[0].message.contains("not a separate mount"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn c12_live_plan_reads_the_roots_mountinfo() {
+        let case = case_dir("C12-fstab-tmp-via-tmp-mount");
+        let (_dir, root) = fixture_root(&case.join("input"));
+        let policy = policy(&profile(&["/tmp", "/var/tmp"], &["nosuid", "nodev"]));
+        let mut ctx = context(&root, &policy);
+        ctx.live = true;
+        let out = plan(&ctx).unwrap();
+        assert!(out.changes.is_empty());
+        let tmp = findings_for(&out, "/tmp");
+        assert_eq!(tmp.len(), 1);
+        assert_eq!(tmp[0].status, Status::Compliant);
+        assert!(
+            tmp[0].message.contains("mounted file system has it"),
+            "{}",
+            tmp[0].message
+        );
+        let var_tmp = findings_for(&out, "/var/tmp");
+        assert!(
+            var_tmp[0].message.contains("not a separate mount"),
+            "{}",
+            var_tmp[0].message
+        );
+    }
+
+    #[test]
+    fn c12_variant_writes_a_dropin_restating_options() {
+        let case = case_dir("C12-fstab-tmp-via-tmp-mount");
+        let (dir, root) = fixture_root(&case.join("input-variant-unit-without-nosuid"));
+        let policy = policy(&profile(&["/tmp", "/var/tmp"], &["nosuid", "nodev"]));
+        let ctx = context(&root, &policy);
+        let out = plan(&ctx).unwrap();
+        let targets: Vec<&str> = out.changes.iter().map(|c| c.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            [
+                "/etc/systemd",
+                "/etc/systemd/system",
+                "/etc/systemd/system/tmp.mount.d",
+                "/etc/systemd/system/tmp.mount.d/50-nosuid.conf",
+            ]
+        );
+        assert!(matches!(out.changes[2].action, Action::CreateDir { .. }));
+        assert!(
+            out.changes[3].summary.contains("daemon-reload"),
+            "{}",
+            out.changes[3].summary
+        );
+        assert!(!out.changes.iter().any(|c| c.target == "/etc/fstab"));
+        apply_changes(&root, &out.changes);
+        let dropin = "/etc/systemd/system/tmp.mount.d/50-nosuid.conf";
+        assert_eq!(
+            String::from_utf8(read(&dir, dropin)).unwrap(),
+            std::fs::read_to_string(
+                case.join("expected-variant-unit-without-nosuid")
+                    .join(&dropin[1..])
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            read(&dir, "/etc/fstab"),
+            std::fs::read(case.join("input-variant-unit-without-nosuid/etc/fstab")).unwrap()
+        );
+        let again = plan(&ctx).unwrap();
+        assert!(again.changes.is_empty(), "{:#?}", again.changes);
+        assert_eq!(findings_for(&again, "/tmp")[0].status, Status::Compliant);
+    }
+
+    #[test]
+    fn c12_variant_live_says_the_remount_is_left_out() {
+        let case = case_dir("C12-fstab-tmp-via-tmp-mount");
+        let (_dir, root) = fixture_root(&case.join("input-variant-unit-without-nosuid"));
+        let policy = policy(&profile(&["/tmp"], &["nosuid", "nodev"]));
+        let mut ctx = context(&root, &policy);
+        ctx.live = true;
+        let out = plan(&ctx).unwrap();
+        let dropin = out.changes.last().unwrap();
+        assert_eq!(dropin.takes_effect, Effect::AfterRemount);
+        assert!(dropin.summary.contains(LIVE_LEFT_OUT), "{}", dropin.summary);
+        let tmp = findings_for(&out, "/tmp");
+        assert_eq!(tmp.len(), 1);
+        assert!(
+            tmp[0]
+                .message
+                .contains("lacks nosuid,nodev until it is remounted"),
+            "{}",
+            tmp[0].message
+        );
+    }
+
+    #[test]
+    fn c15_stacked_tmpfs_over_compliant_fstab_is_reported() {
+        let case = case_dir("C15-mountinfo-stacked-mounts");
+        let (dir, root) = fixture_root(&case.join("input"));
+        let policy = policy(&profile(&["/tmp", "/var/tmp"], &["nosuid"]));
+        let mut ctx = context(&root, &policy);
+        ctx.live = true;
+        let out = plan(&ctx).unwrap();
+        assert!(out.changes.is_empty(), "{:#?}", out.changes);
+        let tmp = findings_for(&out, "/tmp");
+        assert_eq!(tmp.len(), 1, "{tmp:?}");
+        assert_eq!(tmp[0].status, Status::Advisory);
+        assert_eq!(tmp[0].severity, Severity::Medium);
+        let m = &tmp[0].message;
+        assert!(
+            m.contains("fstab is compliant, but the mounted file system lacks nosuid (a tmpfs mounted over /tmp at runtime?)"),
+            "{m}"
+        );
+        assert!(m.contains("visible mount is mount 61 (tmpfs tmpfs)"), "{m}");
+        assert!(
+            m.contains("covers mount 30 (ext4 /dev/mapper/vg0-tmp) (hidden)"),
+            "{m}"
+        );
+        let var_tmp = findings_for(&out, "/var/tmp");
+        assert_eq!(var_tmp.len(), 2, "{var_tmp:?}");
+        assert_eq!(var_tmp[0].status, Status::Compliant);
+        assert_eq!(var_tmp[0].severity, Severity::Info);
+        assert!(
+            var_tmp[1].message.contains("mounted 2 times"),
+            "{}",
+            var_tmp[1].message
+        );
+        assert_eq!(
+            var_tmp
+                .iter()
+                .filter(|f| f.message.contains("sets nosuid"))
+                .count(),
+            1
+        );
+        assert_eq!(
+            read(&dir, "/etc/fstab"),
+            std::fs::read(case.join("input/etc/fstab")).unwrap()
+        );
+
+        // Offline, fstab alone: compliant (the stack cannot be seen).
+        ctx.live = false;
+        let offline = plan(&ctx).unwrap();
+        assert!(offline.findings.iter().all(|f| f.status == Status::Compliant));
+    }
+
+    #[test]
+    fn c15_pure_check_on_the_case_mountinfo() {
+        let mounts = mounts_of("C15-mountinfo-stacked-mounts", "input");
+        let config = Config::Compliant {
+            source: "fstab".to_string(),
+            place: "/etc/fstab line 2".to_string(),
+        };
+        let nosuid = w(&["nosuid"]);
+        let tmp = point_findings(RULE, "/tmp", &nosuid, &config, Some(&mounts));
+        assert_eq!(tmp.len(), 1);
+        assert_eq!(tmp[0].status, Status::Advisory);
+        let var_tmp = point_findings(RULE, "/var/tmp", &nosuid, &config, Some(&mounts));
+        assert_eq!(var_tmp[0].status, Status::Compliant);
+        assert_eq!(var_tmp[1].severity, Severity::Info);
+        // Without mountinfo only the configuration counts.
+        let offline = point_findings(RULE, "/tmp", &nosuid, &config, None);
+        assert_eq!(offline.len(), 1);
+        assert_eq!(offline[0].status, Status::Compliant);
+    }
+
+    #[test]
+    fn live_without_mountinfo_is_an_error_finding_not_a_pass() {
+        let case = case_dir("C11-fstab-short-lines-quoted-uuid-bind");
+        let (_dir, root) = fixture_root(&case.join("input"));
+        let policy = policy(&profile(&["/media/cdrom"], &["nosuid"]));
+        let mut ctx = context(&root, &policy);
+        ctx.live = true;
+        let out = plan(&ctx).unwrap();
+        assert!(
+            out.findings
+                .iter()
+                .any(|f| f.status == Status::Error && f.target.as_deref() == Some(mountinfo::PATH))
+        );
+    }
+
+    #[test]
+    fn dev_shm_gets_a_line_and_a_missing_final_newline_is_added_first() {
+        let (dir, root) = empty_root();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/fstab"), "/dev/sda1 / ext4 defaults 0 1").unwrap();
+        let policy = policy("");
+        let ctx = context(&root, &policy);
+        let out = plan(&ctx).unwrap();
+        assert_eq!(out.changes.len(), 1, "{:#?}", out.changes);
+        apply_changes(&root, &out.changes);
+        assert_eq!(
+            String::from_utf8(read(&dir, "/etc/fstab")).unwrap(),
+            "/dev/sda1 / ext4 defaults 0 1\ntmpfs /dev/shm tmpfs defaults,nosuid,nodev 0 0\n"
+        );
+        // /tmp, /var/tmp and /home have no mount of their own: advisories.
+        for point in ["/tmp", "/var/tmp", "/home"] {
+            let f = findings_for(&out, point);
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0].status, Status::Advisory, "{point}");
+        }
+        let again = plan(&ctx).unwrap();
+        assert!(again.changes.is_empty(), "{:#?}", again.changes);
+        assert_eq!(findings_for(&again, "/dev/shm")[0].status, Status::Compliant);
+    }
+
+    #[test]
+    fn a_point_listed_twice_gets_every_line_fixed() {
+        let (dir, root) = empty_root();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/fstab"),
+            "tmpfs /tmp tmpfs defaults 0 0\n/dev/b /tmp/ ext4 nodev\n",
+        )
+        .unwrap();
+        let policy = policy(&profile(&["/tmp"], &["nosuid", "nodev"]));
+        let ctx = context(&root, &policy);
+        let out = plan(&ctx).unwrap();
+        assert_eq!(out.changes.len(), 1);
+        assert!(
+            out.changes[0]
+                .summary
+                .contains("listed 2 times: /etc/fstab lines 1, 2"),
+            "{}",
+            out.changes[0].summary
+        );
+        apply_changes(&root, &out.changes);
+        assert_eq!(
+            String::from_utf8(read(&dir, "/etc/fstab")).unwrap(),
+            "tmpfs /tmp tmpfs defaults,nosuid,nodev 0 0\n/dev/b /tmp/ ext4 nodev,nosuid\n"
+        );
+        assert!(plan(&ctx).unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn fstab_line_beats_a_unit_and_no_fstab_line_is_added_for_unit_points() {
+        // tmp.mount provides /tmp without nosuid; /tmp must never get an fstab line.
+        let case = case_dir("C12-fstab-tmp-via-tmp-mount");
+        let (dir, root) = fixture_root(&case.join("input-variant-unit-without-nosuid"));
+        let policy = policy(&profile(&["/tmp"], &["nosuid"]));
+        let out = plan(&context(&root, &policy)).unwrap();
+        assert!(!out.changes.iter().any(|c| c.target == "/etc/fstab"));
+        // Once an fstab line exists it is the source of truth.
+        let mut text = std::fs::read_to_string(dir.path().join("etc/fstab")).unwrap();
+        text.push_str("tmpfs /tmp tmpfs mode=1777 0 0\n");
+        std::fs::write(dir.path().join("etc/fstab"), &text).unwrap();
+        let out = plan(&context(&root, &policy)).unwrap();
+        assert_eq!(out.changes.len(), 1);
+        assert_eq!(out.changes[0].target, "/etc/fstab");
+    }
+
+    #[test]
+    fn a_later_dropin_setting_options_blocks_ours() {
+        let case = case_dir("C12-fstab-tmp-via-tmp-mount");
+        let (dir, root) = fixture_root(&case.join("input-variant-unit-without-nosuid"));
+        let d = dir.path().join("etc/systemd/system/tmp.mount.d");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("90-size.conf"), "[Mount]\nOptions=mode=1777,size=2G\n").unwrap();
+        let policy = policy(&profile(&["/tmp"], &["nosuid"]));
+        let out = plan(&context(&root, &policy)).unwrap();
+        assert!(out.changes.is_empty());
+        let f = findings_for(&out, "/tmp");
+        assert_eq!(f[0].status, Status::Advisory);
+        assert!(f[0].message.contains("90-size.conf"), "{}", f[0].message);
+    }
 }
