@@ -1,0 +1,363 @@
+//! Finding set-id files: a streaming walk that keeps only the hits.
+//!
+//! The tree is walked with `walkdir` without following any symlink. Memory
+//! grows with the number of set-id files (and unreadable paths), never with
+//! the number of entries walked. Each top-level directory is an independent
+//! [`scan_subtree`], so [`scan`] can walk them on several threads and merge
+//! the hits, sorted by path, into a stable result.
+
+use crate::host::{FileStat, FileType};
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Directories never scanned in any root: kernel and runtime pseudo trees.
+pub const ALWAYS_SKIPPED: &[&str] = &["/proc", "/sys", "/dev", "/run"];
+
+/// Filesystem types whose mount points are skipped on the live host, with
+/// why. Pseudo filesystems hold no binaries; network and hypervisor shares
+/// (nfs, cifs, 9p, virtiofs, fuse) are some other machine's files and can be
+/// slow or hang; overlay mounts are container root filesystems; squashfs,
+/// erofs, iso9660 and udf are read-only images (snaps, live media) whose
+/// modes cannot be changed anyway. Plain local filesystems (ext4, xfs,
+/// btrfs, tmpfs, ...) are scanned: a setuid file on /tmp or /home is exactly
+/// what this rule is for. The root filesystem itself is always scanned,
+/// whatever its type (a container's overlay root, a live system's squashfs).
+pub const SKIPPED_FSTYPES: &[&str] = &[
+    // pseudo
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "selinuxfs",
+    "debugfs",
+    "tracefs",
+    "bpf",
+    "configfs",
+    "fusectl",
+    "mqueue",
+    "hugetlbfs",
+    "autofs",
+    "binfmt_misc",
+    "efivarfs",
+    "pstore",
+    "nsfs",
+    "rpc_pipefs",
+    "nfsd",
+    // container layers and read-only images
+    "overlay",
+    "aufs",
+    "squashfs",
+    "erofs",
+    "iso9660",
+    "udf",
+    // network and hypervisor shares
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "ceph",
+    "glusterfs",
+    "afs",
+    "9p",
+    "virtiofs",
+    "fuse",
+];
+
+/// Whether mounts of this filesystem type are left out of the scan.
+pub fn fstype_skipped(fstype: &str) -> bool {
+    SKIPPED_FSTYPES.contains(&fstype) || fstype.starts_with("fuse.") || fstype.starts_with("cgroup")
+}
+
+/// Mount points (as the machine sees them) whose type is skipped, from the
+/// text of `/proc/self/mountinfo`. `/` itself is never returned.
+pub fn skipped_mount_points(mountinfo: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // id parent maj:min root mount-point options [optional...] - fstype source super
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else {
+            continue;
+        };
+        if sep < 6 {
+            continue;
+        }
+        let point = unescape_mount_path(point);
+        if point != "/" && fstype_skipped(fstype) {
+            out.push(point);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012`
+/// newline, `\134` backslash) in a mountinfo path.
+pub fn unescape_mount_path(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 4 <= bytes.len()
+            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
+            if let Ok(byte) = u8::try_from(value) {
+                out.push(byte);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Paths (inside the root, canonical) whose subtrees are not scanned.
+#[derive(Debug, Clone, Default)]
+pub struct Excludes {
+    paths: HashSet<String>,
+}
+
+impl Excludes {
+    pub fn insert(&mut self, path: String) {
+        if path != "/" {
+            self.paths.insert(path);
+        }
+    }
+
+    /// Whether `path` is excluded itself (its ancestors are checked as the
+    /// walk reaches them).
+    pub fn contains(&self, path: &str) -> bool {
+        self.paths.contains(path)
+    }
+
+    /// Whether `path` or any ancestor is excluded.
+    pub fn covers(&self, path: &str) -> bool {
+        let mut p = path;
+        loop {
+            if self.paths.contains(p) {
+                return true;
+            }
+            match p.rfind('/') {
+                Some(0) | None => return false,
+                Some(i) => p = &p[..i],
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.paths.iter()
+    }
+}
+
+/// A set-id regular file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// As seen inside the root. Never passes through a symlink.
+    pub path: String,
+    /// False when the name is not UTF-8 and `path` is a lossy rendering
+    /// (such a file is reported, never changed).
+    pub exact: bool,
+    pub stat: FileStat,
+}
+
+/// One thing the walk reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Hit(Hit),
+    /// A path that could not be read, so what is below it was not checked.
+    Unreadable {
+        path: String,
+        message: String,
+    },
+}
+
+/// Everything a scan found, sorted by path.
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    pub hits: Vec<Hit>,
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// `machine_root` joined path → the path inside the root.
+fn inside(machine_root: &Path, path: &Path) -> (String, bool) {
+    let rel = path.strip_prefix(machine_root).unwrap_or(path);
+    match rel.to_str() {
+        Some(s) => (format!("/{}", s.trim_start_matches('/')), true),
+        None => (
+            format!("/{}", rel.to_string_lossy().trim_start_matches('/')),
+            false,
+        ),
+    }
+}
+
+fn stat_of(meta: &std::fs::Metadata) -> FileStat {
+    let ft = meta.file_type();
+    FileStat {
+        file_type: if ft.is_file() {
+            FileType::File
+        } else if ft.is_dir() {
+            FileType::Dir
+        } else if ft.is_symlink() {
+            FileType::Symlink
+        } else {
+            FileType::Other
+        },
+        dev: meta.dev(),
+        ino: meta.ino(),
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        size: meta.size(),
+        nlink: meta.nlink(),
+    }
+}
+
+/// A regular file with setuid or setgid set.
+pub fn is_setid(stat: &FileStat) -> bool {
+    stat.file_type == FileType::File && stat.mode & 0o6000 != 0
+}
+
+/// Walks one directory of the root (`dir` as seen inside it, e.g. `/usr`)
+/// lazily, yielding set-id regular files and unreadable paths. Symlinks are
+/// never followed, not even `dir` itself; excluded directories are pruned.
+pub fn scan_subtree<'a>(
+    machine_root: &'a Path,
+    dir: &Path,
+    excludes: &'a Excludes,
+) -> impl Iterator<Item = Event> + 'a {
+    let start = machine_root.join(dir.strip_prefix("/").unwrap_or(dir));
+    walkdir::WalkDir::new(start)
+        .follow_links(false)
+        .follow_root_links(false)
+        .into_iter()
+        .filter_entry(move |entry| {
+            if !entry.file_type().is_dir() {
+                return true;
+            }
+            let (path, exact) = inside(machine_root, entry.path());
+            !(exact && excludes.contains(&path))
+        })
+        .filter_map(move |item| match item {
+            Err(err) => {
+                let (path, _) = err
+                    .path()
+                    .map(|p| inside(machine_root, p))
+                    .unwrap_or_else(|| ("?".to_string(), false));
+                let message = match err.io_error() {
+                    Some(io) => io.to_string(),
+                    None => err.to_string(),
+                };
+                Some(Event::Unreadable { path, message })
+            }
+            Ok(entry) if entry.file_type().is_file() => match entry.metadata() {
+                Ok(meta) => {
+                    let stat = stat_of(&meta);
+                    if !is_setid(&stat) {
+                        return None;
+                    }
+                    let (path, exact) = inside(machine_root, entry.path());
+                    if exact && excludes.covers(&path) {
+                        return None;
+                    }
+                    Some(Event::Hit(Hit { path, exact, stat }))
+                }
+                Err(err) => Some(Event::Unreadable {
+                    path: inside(machine_root, entry.path()).0,
+                    message: err
+                        .io_error()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| err.to_string()),
+                }),
+            },
+            Ok(_) => None,
+        })
+}
+
+/// Scans the whole root: each top-level directory that is not excluded is a
+/// [`scan_subtree`], run on up to `threads` threads; set-id files directly in
+/// the root are checked too. Hits come back sorted by path. An error only if
+/// the root itself cannot be listed.
+pub fn scan(machine_root: &Path, excludes: &Excludes, threads: usize) -> std::io::Result<ScanResult> {
+    let mut result = ScanResult::default();
+    let mut jobs: Vec<std::path::PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(machine_root)? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                result.unreadable.push(("/".to_string(), err.to_string()));
+                continue;
+            }
+        };
+        let (path, exact) = inside(machine_root, &entry.path());
+        if exact && excludes.contains(&path) {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(ft) if ft.is_dir() => jobs.push(Path::new(&entry.file_name()).to_path_buf()),
+            Ok(ft) if ft.is_file() => match entry.metadata() {
+                Ok(meta) => {
+                    let stat = stat_of(&meta);
+                    if is_setid(&stat) {
+                        result.hits.push(Hit { path, exact, stat });
+                    }
+                }
+                Err(err) => result.unreadable.push((path, err.to_string())),
+            },
+            Ok(_) => {}
+            Err(err) => result.unreadable.push((path, err.to_string())),
+        }
+    }
+    jobs.sort();
+    let threads = threads.clamp(1, jobs.len().max(1));
+    let queue = Mutex::new(jobs);
+    let parts: Vec<ScanResult> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut part = ScanResult::default();
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                        let Some(dir) = job else { break };
+                        collect(scan_subtree(machine_root, &dir, excludes), &mut part);
+                    }
+                    part
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    for part in parts {
+        result.hits.extend(part.hits);
+        result.unreadable.extend(part.unreadable);
+    }
+    result.hits.sort_by(|a, b| a.path.cmp(&b.path));
+    result.unreadable.sort();
+    Ok(result)
+}
+
+fn collect(events: impl Iterator<Item = Event>, into: &mut ScanResult) {
+    for event in events {
+        match event {
+            Event::Hit(hit) => into.hits.push(hit),
+            Event::Unreadable { path, message } => into.unreadable.push((path, message)),
+        }
+    }
+}
