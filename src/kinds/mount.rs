@@ -420,16 +420,44 @@ fn read_mountinfo(ctx: &Context<'_>) -> Result<Vec<MountInfo>> {
     mountinfo::parse(mountinfo::PATH, &String::from_utf8_lossy(&text))
 }
 
+/// The rule's points (normalised) and options, checked: a point must be an
+/// absolute path, an option one plain token, so that an edit can never
+/// split an fstab line or a unit's `Options=`.
+fn params(rule: &RuleConfig) -> Result<(Vec<String>, Vec<String>)> {
+    let points: Vec<String> = rule.params.strings("points");
+    for point in &points {
+        if !point.starts_with('/') || point.contains('\n') {
+            return Err(Error::msg(format!(
+                "rules.{RULE}.points: `{point}` is not an absolute path"
+            )));
+        }
+    }
+    let options = rule.params.strings("options");
+    for option in &options {
+        let plain = !option.is_empty()
+            && option
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b'"' | b'#' | b'%' | b'\\'));
+        if !plain {
+            return Err(Error::msg(format!(
+                "rules.{RULE}.options: `{option}` is not a single mount option"
+            )));
+        }
+    }
+    Ok((points.iter().map(|p| fstab::normalize(p)).collect(), options))
+}
+
 pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     let Some(rule) = ctx.policy.enabled(RULE) else {
         return Ok(Outcome::default());
     };
+    let (points, wanted) = params(rule)?;
     let chain = FileChain::load(ctx.root, Kind::Mount, fstab::PATH, 0o644)?;
     let table = Fstab::parse(fstab::PATH, chain.content().unwrap_or_default())?;
     let mut planner = Planner {
         ctx,
         rule,
-        wanted: rule.params.strings("options"),
+        wanted,
         chain,
         table,
         out: Outcome::default(),
@@ -448,8 +476,7 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     } else {
         None
     };
-    for point in rule.params.strings("points") {
-        let point = fstab::normalize(&point);
+    for point in points {
         let config = planner.point(&point)?;
         let findings = point_findings(RULE, &point, &planner.wanted, &config, mounts.as_deref());
         planner.out.findings.extend(findings);
@@ -513,6 +540,24 @@ mod tests {
         assert_eq!(unit_name("/srv/my-dir"), "srv-my\\x2ddir.mount");
         assert_eq!(unit_name("/srv/scratch area"), "srv-scratch\\x20area.mount");
         assert_eq!(unit_name("/.hidden/a.b"), "\\x2ehidden-a.b.mount");
+    }
+
+    #[test]
+    fn bad_points_and_options_are_refused() {
+        let (_dir, root) = fixture_root(&case_dir("C11-fstab-short-lines-quoted-uuid-bind").join("input"));
+        for (profile, what) in [
+            (profile(&["/home"], &["no suid"]), "options"),
+            (profile(&["/home"], &["nosuid,nodev"]), "options"),
+            (profile(&["/home"], &[""]), "options"),
+            (profile(&["home"], &["nosuid"]), "points"),
+        ] {
+            let policy = policy(&profile);
+            let err = plan(&context(&root, &policy)).unwrap_err();
+            assert!(
+                err.message().starts_with(&format!("rules.mount-nosuid.{what}:")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
