@@ -370,26 +370,26 @@ pub fn rollback_changes(
     let mut drift = Vec::new();
     for target in manifest.targets.iter().rev() {
         let (now, now_bytes) = capture(root, &target.path, target.watch)?;
-        if let Some(after) = &target.after {
-            if !after.same_state(&now) {
-                let diff = match after {
-                    Recorded::File { blob, .. } => {
-                        let expected = store.read_blob(&manifest.id, blob).ok();
-                        Some(crate::kinds::unified_diff(
-                            &target.path,
-                            expected.as_deref(),
-                            now_bytes.as_deref(),
-                        ))
-                    }
-                    _ => None,
-                };
-                drift.push(Drift {
-                    path: target.path.clone(),
-                    expected: after.describe(),
-                    found: now.describe(),
-                    diff,
-                });
-            }
+        if let Some(after) = &target.after
+            && !after.same_state(&now)
+        {
+            let diff = match after {
+                Recorded::File { blob, .. } => {
+                    let expected = store.read_blob(&manifest.id, blob).ok();
+                    Some(crate::kinds::unified_diff(
+                        &target.path,
+                        expected.as_deref(),
+                        now_bytes.as_deref(),
+                    ))
+                }
+                _ => None,
+            };
+            drift.push(Drift {
+                path: target.path.clone(),
+                expected: after.describe(),
+                found: now.describe(),
+                diff,
+            });
         }
         let Some(action) = restore_action(store, &manifest.id, target, &now)? else {
             continue;

@@ -174,12 +174,12 @@ fn load_env(global: &Global) -> Result<Env> {
         }
         None => {
             for dir in ["/var", "/var/lib", "/var/lib/dockhard"] {
-                if let Some(st) = root.lstat(dir)? {
-                    if st.file_type != FileType::Dir {
-                        return Err(Error::msg(format!(
-                            "{dir} in the root is not a directory; give --state-dir"
-                        )));
-                    }
+                if let Some(st) = root.lstat(dir)?
+                    && st.file_type != FileType::Dir
+                {
+                    return Err(Error::msg(format!(
+                        "{dir} in the root is not a directory; give --state-dir"
+                    )));
                 }
             }
             (

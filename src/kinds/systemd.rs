@@ -286,11 +286,11 @@ pub fn expand_env(words: &[String], env: &[(String, String)]) -> Vec<String> {
     };
     let mut out = Vec::new();
     for word in words {
-        if let Some(name) = word.strip_prefix('$').filter(|n| !n.starts_with('{')) {
-            if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                out.extend(lookup(name).split_whitespace().map(str::to_string));
-                continue;
-            }
+        if let Some(name) = word.strip_prefix('$').filter(|n| !n.starts_with('{'))
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            out.extend(lookup(name).split_whitespace().map(str::to_string));
+            continue;
         }
         let mut expanded = String::new();
         let mut rest = word.as_str();
