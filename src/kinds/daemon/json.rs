@@ -347,7 +347,7 @@ impl Document {
 fn decode(bytes: &[u8]) -> Result<(Encoding, String), ParseError> {
     let utf16 = |le: bool| -> Result<String, ParseError> {
         let body = &bytes[2..];
-        if body.len() % 2 != 0 {
+        if !body.len().is_multiple_of(2) {
             return Err(ParseError {
                 line: 1,
                 column: 1,
