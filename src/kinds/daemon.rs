@@ -228,6 +228,7 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
             doc.as_ref(),
             &path,
             conflicts_rule.is_some(),
+            ctx.live,
             &mut out,
         )?;
         if let Some(rule) = conflicts_rule
@@ -235,7 +236,14 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         {
             match plan_repair(ctx.root, view, doc.as_ref()) {
                 Ok(r) if writable && !utf16 => repair = Some((rule, r)),
-                Ok(_) => {}
+                Ok(r) => out.findings.push(Finding::advisory(
+                    CONFLICTS,
+                    Severity::Critical,
+                    format!(
+                        "dockhard could repair {} but does not, because it cannot write {path} as it is (see the other findings). Reset ExecStart= by hand in the drop-in.",
+                        r.dropin
+                    ),
+                )),
                 Err(why) => out.findings.push(
                     Finding::advisory(
                         CONFLICTS,
@@ -477,6 +485,7 @@ fn unit_findings(
     doc: Option<&Document>,
     path: &str,
     enabled: bool,
+    live: bool,
     out: &mut Outcome,
 ) -> Result<()> {
     if !enabled {
@@ -528,10 +537,32 @@ fn unit_findings(
             .with_target(culprit),
         );
     }
+    // `-H fd://` needs socket activation.
+    let socket = Unit::load(root, "docker.socket")?;
+    let all = view.flags();
+    if let Some(fd) = all.iter().find(|f| {
+        f.key.as_deref() == Some("hosts") && f.value.as_deref().is_some_and(|v| v.starts_with("fd://"))
+    }) {
+        let state = match &socket {
+            // An offline tree may be a partial copy: only the live host is sure.
+            None if live => Some("there is no docker.socket unit"),
+            None => None,
+            Some(s) if s.masked => Some("docker.socket is masked"),
+            Some(_) => None,
+        };
+        if let Some(state) = state {
+            out.findings.push(Finding::advisory(
+                CONFLICTS,
+                Severity::High,
+                format!(
+                    "{} asks for socket activation, but {state}: dockerd fails to start (\"no sockets found via socket activation\"). Restore docker.socket or use -H unix:///run/docker.sock.",
+                    fd.place()
+                ),
+            ));
+        }
+    }
     // Directives given both as a flag and in daemon.json.
     if let Some(doc) = doc {
-        let all = view.flags();
-        let socket = Unit::load(root, "docker.socket")?;
         for m in &doc.members {
             let given: Vec<&&Flag> = all
                 .iter()

@@ -455,6 +455,39 @@ fn flags_block_keys_and_can_be_compliant() {
 }
 
 #[test]
+fn fd_host_without_docker_socket_is_reported() {
+    let (dir, root) = case(C07, "input");
+    let profile = only(&["daemon-unit-conflicts"]);
+    let out = run(&root, &profile).unwrap();
+    assert!(
+        findings_with(&out, "socket activation").is_empty(),
+        "{:#?}",
+        out.findings
+    );
+    // Masked: dockerd cannot get its socket.
+    std::fs::remove_file(dir.path().join("lib/systemd/system/docker.socket")).unwrap();
+    write(&dir, "/etc/systemd/system/docker.socket", "");
+    std::fs::remove_file(dir.path().join("etc/systemd/system/docker.socket")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", dir.path().join("etc/systemd/system/docker.socket")).unwrap();
+    let out = run(&root, &profile).unwrap();
+    let found = findings_with(&out, "docker.socket is masked");
+    assert_eq!(found.len(), 1, "{:#?}", out.findings);
+    assert!(
+        found[0]
+            .message
+            .contains("-H fd:// in /etc/systemd/system/docker.service.d/10-remote-api.conf:3")
+    );
+    // Absent in an offline tree (maybe a partial copy): not reported.
+    std::fs::remove_file(dir.path().join("etc/systemd/system/docker.socket")).unwrap();
+    let out = run(&root, &profile).unwrap();
+    assert!(
+        findings_with(&out, "socket activation").is_empty(),
+        "{:#?}",
+        out.findings
+    );
+}
+
+#[test]
 fn wrong_types_are_errors_and_nothing_is_written() {
     let (dir, root) = empty_root();
     write(
