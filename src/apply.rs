@@ -14,7 +14,7 @@ use crate::plan::{Action, Bytes, Change, Effect, FileState, InodeState, Kind};
 use crate::snapshot::{
     ChangeRecord, Manifest, Operation, Recorded, SnapshotStatus, Store, Target, Watch, capture,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// How long a run waits for another run's lock.
@@ -173,6 +173,23 @@ fn perform(root: &HostRoot, action: &Action) -> Result<()> {
     }
 }
 
+/// What an action will do to the host as it is now: a diff against the
+/// current content, or the mode change. Used to show a saved plan honestly.
+pub fn describe_action(root: &HostRoot, action: &Action) -> String {
+    let current = |path: &str| root.read_file(path).ok().flatten().map(|r| r.content);
+    match action {
+        Action::WriteFile { path, content, .. } => {
+            crate::kinds::unified_diff(path, current(path).as_deref(), Some(&content.0))
+        }
+        Action::RemoveFile { path, .. } => crate::kinds::unified_diff(path, current(path).as_deref(), None),
+        Action::SetMode { path, expect, mode } => {
+            format!("{path}: mode {:04o} -> {:04o}\n", expect.mode, mode)
+        }
+        Action::CreateDir { path, mode, .. } => format!("+ directory {path} (mode {mode:04o})\n"),
+        Action::RemoveDir { path } => format!("- directory {path}\n"),
+    }
+}
+
 /// Applies `changes` to `root` after taking a snapshot in `store`.
 pub fn execute(
     root: &HostRoot,
@@ -278,11 +295,18 @@ fn restore_action(
 ) -> Result<Option<Action>> {
     let path = target.path.clone();
     Ok(match (&target.prior, current) {
-        (Recorded::Inode(prior), Recorded::Inode(now)) => (prior.mode != now.mode).then(|| Action::SetMode {
-            path,
-            expect: now.clone(),
-            mode: prior.mode,
-        }),
+        (Recorded::Inode(prior), Recorded::Inode(now)) => {
+            if !same_file(prior, now) {
+                return Err(Error::msg(format!(
+                    "{path}: is no longer the file dockhard changed (inode or content differ); its mode is not restored"
+                )));
+            }
+            (prior.mode != now.mode).then(|| Action::SetMode {
+                path,
+                expect: now.clone(),
+                mode: prior.mode,
+            })
+        }
         (Recorded::Inode(_), other) => {
             return Err(Error::msg(format!(
                 "{path}: is now {}; cannot restore its mode",
@@ -291,14 +315,19 @@ fn restore_action(
         }
         (
             prior @ Recorded::File {
-                blob, mode, uid, gid, ..
+                blob,
+                mode,
+                uid,
+                gid,
+                sha256,
+                ..
             },
             now,
         ) => {
             if prior.same_state(now) {
                 None
             } else {
-                let content = store.read_blob(snapshot, blob)?;
+                let content = store.read_blob(snapshot, blob, sha256)?;
                 Some(Action::WriteFile {
                     path,
                     expect: now.file_state().unwrap_or(FileState::Absent),
@@ -332,6 +361,16 @@ fn restore_action(
     })
 }
 
+/// The same file: device, inode and (when both were hashed) content.
+fn same_file(a: &InodeState, b: &InodeState) -> bool {
+    a.dev == b.dev
+        && a.ino == b.ino
+        && match (&a.sha256, &b.sha256) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+}
+
 /// Undo after a failed change: put every target back as the snapshot saw it.
 fn restore_priors(root: &HostRoot, store: &Store, manifest: &Manifest) -> Result<()> {
     let mut errors = Vec::new();
@@ -357,25 +396,33 @@ pub struct Drift {
     pub expected: String,
     pub found: String,
     pub diff: Option<String>,
+    /// Left as it is even with `--force`.
+    pub kept: bool,
 }
 
 /// The changes that restore a snapshot's prior state, and the targets that
-/// drifted since the apply (changed by someone else).
+/// drifted since the apply (changed by someone else). Two targets are never
+/// touched, even with `--force`: a file whose mode was changed but which is
+/// now another file (set-id bits are never put on a file dockhard did not
+/// inspect), and a folder dockhard created that now holds someone else's
+/// files (it is kept). Those are drift with `kept` set.
 pub fn rollback_changes(
     root: &HostRoot,
     store: &Store,
     manifest: &Manifest,
 ) -> Result<(Vec<Change>, Vec<Drift>)> {
     let mut changes = Vec::new();
-    let mut drift = Vec::new();
+    let mut drift: Vec<Drift> = Vec::new();
+    let targets: HashSet<&str> = manifest.targets.iter().map(|t| t.path.as_str()).collect();
+    let mut kept: HashSet<String> = HashSet::new();
     for target in manifest.targets.iter().rev() {
         let (now, now_bytes) = capture(root, &target.path, target.watch)?;
         if let Some(after) = &target.after
             && !after.same_state(&now)
         {
             let diff = match after {
-                Recorded::File { blob, .. } => {
-                    let expected = store.read_blob(&manifest.id, blob).ok();
+                Recorded::File { blob, sha256, .. } => {
+                    let expected = store.read_blob(&manifest.id, blob, sha256).ok();
                     Some(crate::kinds::unified_diff(
                         &target.path,
                         expected.as_deref(),
@@ -389,7 +436,44 @@ pub fn rollback_changes(
                 expected: after.describe(),
                 found: now.describe(),
                 diff,
+                kept: false,
             });
+        }
+        let replaced =
+            matches!((&target.prior, &now), (Recorded::Inode(p), Recorded::Inode(c)) if !same_file(p, c));
+        if replaced {
+            match drift.iter_mut().find(|d| d.path == target.path) {
+                Some(d) => d.kept = true,
+                None => drift.push(Drift {
+                    path: target.path.clone(),
+                    expected: target.prior.describe(),
+                    found: now.describe(),
+                    diff: None,
+                    kept: true,
+                }),
+            }
+            kept.insert(target.path.clone());
+            continue;
+        }
+        if let (Recorded::Absent, Recorded::Dir { .. }) = (&target.prior, &now) {
+            let foreign: Vec<String> = root
+                .list_dir(&target.path)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|name| format!("{}/{name}", target.path))
+                .filter(|p| !targets.contains(p.as_str()) || kept.contains(p))
+                .collect();
+            if !foreign.is_empty() {
+                drift.push(Drift {
+                    path: target.path.clone(),
+                    expected: "a directory dockhard created".to_string(),
+                    found: format!("a directory that now also holds {}", foreign.join(", ")),
+                    diff: None,
+                    kept: true,
+                });
+                kept.insert(target.path.clone());
+                continue;
+            }
         }
         let Some(action) = restore_action(store, &manifest.id, target, &now)? else {
             continue;
@@ -397,7 +481,7 @@ pub fn rollback_changes(
         let rules: Vec<&str> = manifest
             .changes
             .iter()
-            .filter(|c| c.target == target.path || c.id.contains(&target.path))
+            .filter(|c| c.target == target.path)
             .map(|c| c.rule.as_str())
             .collect();
         let diff = match &action {

@@ -79,7 +79,17 @@ impl Recorded {
                 size, mode, uid, gid, ..
             } => format!("file of {size} bytes, mode {mode:04o}, owner {uid}:{gid}"),
             Recorded::Dir { mode, uid, gid } => format!("directory, mode {mode:04o}, owner {uid}:{gid}"),
-            Recorded::Inode(i) => format!("mode {:04o}, owner {}:{}, inode {}", i.mode, i.uid, i.gid, i.ino),
+            Recorded::Inode(i) => format!(
+                "mode {:04o}, owner {}:{}, inode {}, content sha256 {}",
+                i.mode,
+                i.uid,
+                i.gid,
+                i.ino,
+                i.sha256
+                    .as_deref()
+                    .map(|h| &h[..12.min(h.len())])
+                    .unwrap_or("not recorded")
+            ),
         }
     }
 
@@ -315,7 +325,7 @@ impl Store {
         let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(&path.display().to_string(), e))?;
         if meta.file_type().is_symlink() || !meta.is_dir() {
             return Err(Error::msg(format!(
-                "{}: state dir is not a directory",
+                "{}: is not a directory (a symbolic link?); refusing to keep snapshots there",
                 path.display()
             )));
         }
@@ -337,6 +347,7 @@ impl Store {
         create_private_dir(&self.state_dir)?;
         self.check_private(&self.state_dir)?;
         create_private_dir(&self.snapshots_dir())?;
+        self.check_private(&self.snapshots_dir())?;
         let path = self.state_dir.join("lock");
         let file = OpenOptions::new()
             .read(true)
@@ -393,12 +404,30 @@ impl Store {
     }
 
     pub fn write_blob(&self, id: &str, name: &str, content: &[u8]) -> Result<()> {
+        check_blob_name(name)?;
         write_durable(&self.snapshot_dir(id)?.join(name), content)
     }
 
-    pub fn read_blob(&self, id: &str, name: &str) -> Result<Vec<u8>> {
+    /// Reads a blob (never through a symlink) and checks it against the
+    /// sha256 the manifest recorded: a damaged snapshot is refused, never
+    /// written over a target.
+    pub fn read_blob(&self, id: &str, name: &str, sha256: &str) -> Result<Vec<u8>> {
+        check_blob_name(name)?;
         let path = self.snapshot_dir(id)?.join(name);
-        std::fs::read(&path).map_err(|e| Error::io(&path.display().to_string(), e))
+        let shown = path.display().to_string();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::io(&shown, e))?;
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut content).map_err(|e| Error::io(&shown, e))?;
+        if crate::plan::sha256_hex(&content) != sha256 {
+            return Err(Error::msg(format!(
+                "{shown}: does not match the sha256 recorded in snapshot {id}; the snapshot is damaged and is not used"
+            )));
+        }
+        Ok(content)
     }
 
     pub fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
@@ -408,8 +437,20 @@ impl Store {
     }
 
     pub fn load(&self, id: &str) -> Result<Manifest> {
-        let path = self.snapshot_dir(id)?.join("manifest.json");
-        let text = std::fs::read(&path).map_err(|e| match e.kind() {
+        let dir = self.snapshot_dir(id)?;
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::msg(format!("{}: not a snapshot folder", dir.display())));
+        }
+        let path = dir.join("manifest.json");
+        let text = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut f| {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut buf).map(|_| buf)
+            });
+        let text = text.map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 Error::msg(format!("no snapshot {id} in {}", self.state_dir.display()))
             }
@@ -419,7 +460,8 @@ impl Store {
             .map_err(|e| Error::at(&path.display().to_string(), e.line(), Some(e.column()), e))
     }
 
-    /// Every snapshot, oldest first. Folders without a manifest are skipped.
+    /// Every snapshot, oldest first. Entries that are not snapshot folders
+    /// are skipped; an unreadable manifest is reported on stderr and skipped.
     pub fn list(&self) -> Result<Vec<Manifest>> {
         let dir = self.snapshots_dir();
         let entries = match std::fs::read_dir(&dir) {
@@ -429,24 +471,50 @@ impl Store {
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|id| self.snapshot_dir(id).is_ok())
             .collect();
         ids.sort();
         let mut out = Vec::new();
         for id in ids {
-            if self.snapshot_dir(&id)?.join("manifest.json").exists() {
-                out.push(self.load(&id)?);
+            if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
+                continue;
+            }
+            match self.load(&id) {
+                Ok(manifest) => out.push(manifest),
+                Err(err) => eprintln!("dockhard: warning: skipping snapshot {id}: {err}"),
             }
         }
         Ok(out)
     }
 }
 
+/// Blob names are the executor's own: `prior-N` or `after-N`.
+fn check_blob_name(name: &str) -> Result<()> {
+    let ok = ["prior-", "after-"].iter().any(|prefix| {
+        name.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "snapshot file name `{name}` is not one dockhard writes; refusing"
+        )))
+    }
+}
+
+/// `YYYYMMDD-HHMMSS-NNNNNNNNN` (UTC, nanoseconds): ids sort by creation time.
 fn new_id() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let (date, time) = civil(now.as_secs());
-    let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
-    format!("{}-{}-{salt:04x}", date.replace('-', ""), time.replace(':', ""))
+    format!(
+        "{}-{}-{:09}",
+        date.replace('-', ""),
+        time.replace(':', ""),
+        now.subsec_nanos()
+    )
 }
 
 /// (YYYY-MM-DD, HH:MM:SS) in UTC for seconds since the epoch.
