@@ -127,7 +127,16 @@ pub enum SnapshotsAction {
 
 /// Runs the command line; returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version are not errors; every usage error exits 1
+            // (2 means "changes pending").
+            let code = if err.use_stderr() { 1 } else { 0 };
+            let _ = err.print();
+            return code;
+        }
+    };
     match run(&cli) {
         Ok(code) => code,
         Err(err) => {
@@ -138,6 +147,8 @@ pub fn main() -> i32 {
 }
 
 struct Env {
+    /// The state dir is the default one inside the root.
+    default_state: bool,
     root: HostRoot,
     root_arg: String,
     catalog: Catalog,
@@ -172,22 +183,12 @@ fn load_env(global: &Global) -> Result<Env> {
                 .map(|rel| format!("/{}", rel.display()));
             (abs, inside.into_iter().collect())
         }
-        None => {
-            for dir in ["/var", "/var/lib", "/var/lib/dockhard"] {
-                if let Some(st) = root.lstat(dir)?
-                    && st.file_type != FileType::Dir
-                {
-                    return Err(Error::msg(format!(
-                        "{dir} in the root is not a directory; give --state-dir"
-                    )));
-                }
-            }
-            (
-                root.machine_path("/var/lib/dockhard"),
-                vec!["/var/lib/dockhard".to_string()],
-            )
-        }
+        None => (
+            root.machine_path("/var/lib/dockhard"),
+            vec!["/var/lib/dockhard".to_string()],
+        ),
     };
+    let default_state = global.state_dir.is_none();
     let color = match global.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -198,7 +199,8 @@ fn load_env(global: &Global) -> Result<Env> {
         }
     };
     Ok(Env {
-        root_arg: global.root.display().to_string(),
+        default_state,
+        root_arg: root.path().display().to_string(),
         root,
         catalog,
         policy,
@@ -209,6 +211,28 @@ fn load_env(global: &Global) -> Result<Env> {
             verbose: global.verbose,
         },
     })
+}
+
+/// Before the state dir is used: inside the root, none of its folders may be
+/// a symbolic link (snapshots must not land outside the root).
+fn check_state_dir(env: &Env) -> Result<()> {
+    if env.default_state {
+        for dir in [
+            "/var",
+            "/var/lib",
+            "/var/lib/dockhard",
+            "/var/lib/dockhard/snapshots",
+        ] {
+            if let Some(st) = env.root.lstat(dir)?
+                && st.file_type != FileType::Dir
+            {
+                return Err(Error::msg(format!(
+                    "{dir} in the root is not a directory (a symbolic link?); give --state-dir"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_kinds(only: &[String]) -> Result<Vec<Kind>> {
@@ -242,9 +266,17 @@ fn make_plan(env: &Env, global: &Global, only: &[String]) -> Result<Plan> {
 
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
-    // A closed pipe (`dockhard plan | head`) is not an error.
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A closed pipe (`dockhard plan | head`) is not an error; a full
+        // disk or a broken device is.
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(
+                std::io::stderr(),
+                "dockhard: error: writing to standard output: {err}"
+            );
+            std::process::exit(1);
+        }
+    }
 }
 
 fn write_file_atomic(path: &Path, content: &[u8]) -> Result<()> {
@@ -256,13 +288,24 @@ fn write_file_atomic(path: &Path, content: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::msg(format!("{shown}: not a file name")))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
     let temp = dir.join(format!(
-        ".{}.dockhard-{}",
+        ".{}.dockhard-{}-{nanos:09}",
         name.to_string_lossy(),
         std::process::id()
     ));
     let result = (|| {
-        let mut f = std::fs::File::create(&temp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A new file, never through a planted link.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)?;
         f.write_all(content)?;
         f.sync_all()?;
         std::fs::rename(&temp, path)
@@ -334,13 +377,18 @@ fn run(cli: &Cli) -> Result<i32> {
             format,
         } => {
             let env = load_env(global)?;
+            check_state_dir(&env)?;
             let mut plan = match plan_file {
                 Some(file) => load_plan_file(file, &env)?,
                 None => make_plan(&env, global, only)?,
             };
             if plan_file.is_some() && !only.is_empty() {
                 let kinds = parse_kinds(only)?;
-                plan.changes.retain(|c| kinds.contains(&c.kind));
+                plan.changes = planner::only_kinds(std::mem::take(&mut plan.changes), &kinds);
+                let catalog = &env.catalog;
+                plan.findings
+                    .retain(|f| catalog.get(&f.rule).is_none_or(|r| kinds.contains(&r.kind)));
+                plan.kinds.retain(|k| kinds.contains(k));
             }
             apply_plan(&env, global, &plan, *yes, *format)
         }
@@ -350,10 +398,12 @@ fn run(cli: &Cli) -> Result<i32> {
             force,
         } => {
             let env = load_env(global)?;
+            check_state_dir(&env)?;
             rollback(&env, snapshot_id.as_deref(), *yes, *force)
         }
         Command::Snapshots { action, format } => {
             let env = load_env(global)?;
+            check_state_dir(&env)?;
             match action {
                 None | Some(SnapshotsAction::List) => print(&snapshots_list(&env.store, *format)?),
                 Some(SnapshotsAction::Show { snapshot_id }) => {
@@ -391,11 +441,63 @@ fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
             env.root.path().display()
         )));
     }
+    let mut plan = plan;
+    let mut ids = std::collections::HashSet::new();
+    for change in &mut plan.changes {
+        let path = change.action.path().to_string();
+        if change.target != path {
+            return Err(Error::msg(format!(
+                "{shown}: change {} shows target {} but would change {path}; refusing the plan",
+                change.id, change.target
+            )));
+        }
+        if !path.starts_with('/') || crate::host::relative(&path).is_err() || path == "/" {
+            return Err(Error::msg(format!(
+                "{shown}: change {}: `{path}` is not a normalised absolute path",
+                change.id
+            )));
+        }
+        if let Some(own) = env
+            .own_paths
+            .iter()
+            .find(|own| path == **own || path.starts_with(&format!("{own}/")))
+        {
+            return Err(Error::msg(format!(
+                "{shown}: change {} would write into dockhard's state dir {own}",
+                change.id
+            )));
+        }
+        if !ids.insert(change.id.clone()) {
+            return Err(Error::msg(format!(
+                "{shown}: change id {} appears twice",
+                change.id
+            )));
+        }
+        // Show what will really be done, not the text stored in the file.
+        change.diff = apply::describe_action(&env.root, &change.action);
+    }
     Ok(plan)
 }
 
 fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format) -> Result<i32> {
-    let blocking: Vec<String> = plan.blocking().map(|f| f.message.clone()).collect();
+    // A kind that could not be checked, or an error finding on a target this
+    // plan does not change, means the host cannot be called compliant.
+    let blocking: Vec<String> = plan
+        .findings
+        .iter()
+        .filter(|f| {
+            f.blocking
+                || (f.status == crate::plan::Status::Error
+                    && !plan
+                        .changes
+                        .iter()
+                        .any(|c| f.target.as_deref() == Some(c.target.as_str())))
+        })
+        .map(|f| match &f.target {
+            Some(t) if !f.message.contains(t.as_str()) => format!("{}: {t}: {}", f.rule, f.message),
+            _ => format!("{}: {}", f.rule, f.message),
+        })
+        .collect();
     if !blocking.is_empty() {
         if format == Format::Text {
             print(&render::plan_text(plan, &env.catalog, env.style));
@@ -477,9 +579,27 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
             .list()?
             .into_iter()
             .rev()
-            .find(|m| m.operation == Operation::Apply && m.status == SnapshotStatus::Applied)
+            .find(|m| {
+                m.operation == Operation::Apply
+                    && matches!(m.status, SnapshotStatus::Applied | SnapshotStatus::Pending)
+                    && same_root(&m.root, env)
+            })
             .ok_or_else(|| Error::msg("no applied snapshot to roll back"))?,
     };
+    if !same_root(&manifest.root, env) {
+        return Err(Error::msg(format!(
+            "snapshot {} was taken of root {}, not {}",
+            manifest.id,
+            manifest.root,
+            env.root.path().display()
+        )));
+    }
+    if manifest.status == SnapshotStatus::Pending {
+        print(&format!(
+            "Snapshot {} belongs to an apply that did not finish; restoring what it recorded.\n",
+            manifest.id
+        ));
+    }
     match manifest.status {
         SnapshotStatus::RolledBack => {
             return Err(Error::msg(format!(
@@ -503,8 +623,13 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
     if !drift.is_empty() {
         let mut text = String::new();
         for d in &drift {
+            let note = if d.kept {
+                " (left as it is, even with --force)"
+            } else {
+                ""
+            };
             text.push_str(&format!(
-                "  {}: after the apply it was {}, now {}\n",
+                "  {}: after the apply it was {}, now {}{note}\n",
                 d.path, d.expected, d.found
             ));
             if let Some(diff) = &d.diff {
@@ -575,6 +700,10 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         applied.snapshot
     ));
     Ok(0)
+}
+
+fn same_root(recorded: &str, env: &Env) -> bool {
+    std::fs::canonicalize(recorded).is_ok_and(|p| p == env.root.path())
 }
 
 fn snapshots_list(store: &Store, format: Format) -> Result<String> {

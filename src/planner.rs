@@ -6,7 +6,8 @@
 use crate::catalog::Policy;
 use crate::host::HostRoot;
 use crate::kinds::{self, Context};
-use crate::plan::{Finding, Kind, Plan, SCHEMA, Severity, Status};
+use crate::plan::{Action, Change, Finding, Kind, Plan, SCHEMA, Severity, Status};
+use std::collections::HashSet;
 
 /// What to plan.
 pub struct Request<'a> {
@@ -40,7 +41,7 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
         live,
         own_paths: req.own_paths.clone(),
     };
-    let mut changes = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
     let mut findings = Vec::new();
     for kind in ORDER.into_iter().filter(|k| req.kinds.contains(k)) {
         match kinds::plan_kind(kind, &ctx) {
@@ -85,12 +86,7 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
             }
         }
     }
-    // Two kinds may both need a folder (docker.service.d): create it once.
-    let mut created = std::collections::HashSet::new();
-    changes.retain(|c| match &c.action {
-        crate::plan::Action::CreateDir { path, .. } => created.insert(path.clone()),
-        _ => true,
-    });
+    let mut changes = order_folders(req.root, changes);
     // Ids must be unique within the plan.
     let mut seen = std::collections::HashSet::new();
     for change in &mut changes {
@@ -136,4 +132,85 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
         findings,
         live_steps_left_out,
     }
+}
+
+/// Folders first: every folder a change creates is made once (two kinds may
+/// need the same one), before any change below it, parents before children;
+/// a change whose parent folder is missing and not created gets one.
+fn order_folders(root: &HostRoot, changes: Vec<Change>) -> Vec<Change> {
+    let mut folders: Vec<Change> = Vec::new();
+    let mut rest: Vec<Change> = Vec::new();
+    let mut created: HashSet<String> = HashSet::new();
+    for change in changes {
+        match &change.action {
+            Action::CreateDir { path, .. } => {
+                if created.insert(path.clone()) {
+                    folders.push(change);
+                }
+            }
+            _ => rest.push(change),
+        }
+    }
+    let mut extra = Vec::new();
+    for change in &rest {
+        if !matches!(change.action, Action::WriteFile { .. }) {
+            continue;
+        }
+        let mut missing = Vec::new();
+        let mut dir = kinds::parent_of(change.action.path()).to_string();
+        while dir != "/" && !created.contains(&dir) && matches!(root.lstat(&dir), Ok(None)) {
+            missing.push(dir.clone());
+            dir = kinds::parent_of(&dir).to_string();
+        }
+        for dir in missing {
+            created.insert(dir.clone());
+            let (uid, gid) = match root.stat(kinds::parent_of(&dir)) {
+                Ok(Some(st)) => (st.uid, st.gid),
+                _ => (0, 0),
+            };
+            extra.push(Change {
+                id: format!("{}:{dir}:{}", change.kind, change.rule),
+                rule: change.rule.clone(),
+                kind: change.kind,
+                target: dir.clone(),
+                summary: format!("create directory {dir}"),
+                diff: format!("+ directory {dir} (mode 0755)\n"),
+                live: false,
+                disruptive: false,
+                takes_effect: crate::plan::Effect::Now,
+                may_break: Some("Nothing.".to_string()),
+                action: Action::CreateDir {
+                    path: dir,
+                    mode: 0o755,
+                    uid,
+                    gid,
+                },
+            });
+        }
+    }
+    folders.extend(extra);
+    // Parents before children: a path sorts after its ancestors.
+    folders.sort_by_key(|c| c.action.path().matches('/').count());
+    folders.extend(rest);
+    folders
+}
+
+/// The changes of the given kinds, plus the folders they need (a folder is
+/// created by whichever kind's change needed it first).
+pub fn only_kinds(changes: Vec<Change>, kinds: &[Kind]) -> Vec<Change> {
+    let needed: Vec<String> = changes
+        .iter()
+        .filter(|c| kinds.contains(&c.kind))
+        .map(|c| c.action.path().to_string())
+        .collect();
+    changes
+        .into_iter()
+        .filter(|c| {
+            kinds.contains(&c.kind)
+                || (matches!(c.action, Action::CreateDir { .. })
+                    && needed
+                        .iter()
+                        .any(|p| p.starts_with(&format!("{}/", c.action.path()))))
+        })
+        .collect()
 }
