@@ -25,25 +25,46 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 pub struct Applied {
     pub snapshot: String,
     pub changes: Vec<String>,
+    /// What became of the record in the system log.
+    pub audit: crate::audit::Delivery,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Sim {
     File(FileState),
     Inode(Option<InodeState>),
+    Live(Recorded),
 }
 
 fn watch_of(action: &Action) -> Watch {
     match action {
         Action::SetMode { .. } => Watch::Inode,
+        Action::FirewallRules { .. } => Watch::Firewall,
+        Action::Remount { .. } => Watch::Mount,
+        Action::DockerdReload { .. } => Watch::Daemon,
         _ => Watch::Content,
     }
 }
 
-fn observe(root: &HostRoot, path: &str, watch: Watch) -> std::result::Result<Sim, String> {
-    match watch {
+fn observe(root: &HostRoot, action: &Action) -> std::result::Result<Sim, String> {
+    let path = action.path();
+    match watch_of(action) {
         Watch::Inode => root.pinned_inode(path).map(Sim::Inode).map_err(|e| e.to_string()),
         Watch::Content => root.file_state(path).map(Sim::File).map_err(|e| e.to_string()),
+        Watch::Firewall | Watch::Mount | Watch::Daemon => crate::snapshot::capture_live(action)
+            .map(Sim::Live)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The state a target is in now, in the shape its record has.
+fn capture_target(root: &HostRoot, target: &Target) -> Result<(Recorded, Option<Vec<u8>>)> {
+    match target.watch {
+        Watch::Content | Watch::Inode => capture(root, &target.path, target.watch),
+        Watch::Firewall | Watch::Mount | Watch::Daemon => Ok((
+            crate::snapshot::recapture_live(&target.path, &target.prior)?,
+            None,
+        )),
     }
 }
 
@@ -53,10 +74,9 @@ pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
     let mut stale = Vec::new();
     for change in changes {
         let path = change.action.path().to_string();
-        let watch = watch_of(&change.action);
         let current = match sim.get(&path) {
             Some(s) => Ok(s.clone()),
-            None => observe(root, &path, watch),
+            None => observe(root, &change.action),
         };
         let current = match current {
             Ok(c) => c,
@@ -91,6 +111,43 @@ pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
                     gid: *gid,
                 }),
             ),
+            Action::FirewallRules {
+                backend,
+                tag,
+                expect,
+                rules,
+                ..
+            } => (
+                Sim::Live(Recorded::Firewall {
+                    backend: backend.clone(),
+                    tag: tag.clone(),
+                    rules: expect.clone(),
+                }),
+                Sim::Live(Recorded::Firewall {
+                    backend: backend.clone(),
+                    tag: tag.clone(),
+                    rules: rules.clone(),
+                }),
+            ),
+            Action::Remount {
+                mount_id,
+                expect,
+                options,
+                ..
+            } => (
+                Sim::Live(Recorded::Mount {
+                    id: *mount_id,
+                    options: expect.clone(),
+                }),
+                Sim::Live(Recorded::Mount {
+                    id: *mount_id,
+                    options: options.clone(),
+                }),
+            ),
+            Action::DockerdReload { .. } => {
+                sim.insert(path, current);
+                continue;
+            }
             Action::RemoveDir { .. } => {
                 let is_dir = matches!(current, Sim::File(FileState::Dir { .. }));
                 if !is_dir {
@@ -124,6 +181,7 @@ fn same_sim(current: &Sim, expected: &Sim) -> bool {
             now.sha256 = None;
             now == *want
         }
+        (Sim::Live(a), Sim::Live(b)) => a.same_state(b),
         (a, b) => a == b,
     }
 }
@@ -133,6 +191,7 @@ fn describe(sim: &Sim) -> String {
         Sim::File(state) => state.describe(),
         Sim::Inode(None) => "absent".to_string(),
         Sim::Inode(Some(i)) => format!("mode {:04o} owner {}:{} inode {}", i.mode, i.uid, i.gid, i.ino),
+        Sim::Live(record) => record.describe(),
     }
 }
 
@@ -170,6 +229,57 @@ fn perform(root: &HostRoot, action: &Action) -> Result<()> {
         }
         Action::CreateDir { path, mode, uid, gid } => root.create_dir(path, *mode, *uid, *gid),
         Action::RemoveDir { path } => root.remove_dir(path),
+        live_action => {
+            if !root.is_machine_root() {
+                return Err(Error::msg(format!(
+                    "{}: a live step is only made on the machine's own root",
+                    live_action.path()
+                )));
+            }
+            perform_live(live_action)
+        }
+    }
+}
+
+/// How long dockerd gets to come back after a reload or restart.
+pub const DOCKERD_WAIT: Duration = Duration::from_secs(60);
+
+fn perform_live(action: &Action) -> Result<()> {
+    use crate::host::live::{dockerd, firewall, remount};
+    match action {
+        Action::FirewallRules {
+            backend,
+            tag,
+            expect,
+            rules,
+            ..
+        } => {
+            let now = firewall::tagged(backend, tag)?;
+            if !firewall::same_rules(&now, expect) {
+                return Err(Error::msg(format!(
+                    "{backend}: dockhard's rules changed while it was running; refusing"
+                )));
+            }
+            firewall::set_tagged(backend, tag, rules)
+        }
+        Action::Remount {
+            path,
+            mount_id,
+            expect,
+            options,
+        } => {
+            match remount::visible(path)? {
+                Some((id, now)) if id == *mount_id && remount::same_flags(&now, expect) => {}
+                _ => {
+                    return Err(Error::msg(format!(
+                        "{path}: the mount changed while dockhard was running; refusing"
+                    )));
+                }
+            }
+            remount::set_flags(path, *mount_id, options)
+        }
+        Action::DockerdReload { restart, verify, .. } => dockerd::reload(restart, verify, DOCKERD_WAIT),
+        other => Err(Error::msg(format!("{}: not a live step", other.path()))),
     }
 }
 
@@ -187,6 +297,49 @@ pub fn describe_action(root: &HostRoot, action: &Action) -> String {
         }
         Action::CreateDir { path, mode, .. } => format!("+ directory {path} (mode {mode:04o})\n"),
         Action::RemoveDir { path } => format!("- directory {path}\n"),
+        Action::FirewallRules {
+            backend,
+            expect,
+            rules,
+            ..
+        } => rules_diff(backend, expect, rules),
+        Action::Remount {
+            path,
+            expect,
+            options,
+            ..
+        } => format!("mount {path}: {} -> {}\n", expect.join(","), options.join(",")),
+        Action::DockerdReload { restart, .. } => reload_text(restart),
+    }
+}
+
+/// The running firewall's tagged rules before and after, in `iptables -S`
+/// form: `-` lines go, `+` lines come.
+pub fn rules_diff(backend: &str, before: &[String], after: &[String]) -> String {
+    let mut out = format!("# {backend} (running firewall)\n");
+    for rule in before.iter().filter(|r| !after.contains(r)) {
+        out.push_str(&format!("-{}\n", rule_line(rule)));
+    }
+    for rule in after {
+        let sign = if before.contains(rule) { ' ' } else { '+' };
+        out.push_str(&format!("{sign}{}\n", rule_line(rule)));
+    }
+    out
+}
+
+fn rule_line(rule: &str) -> String {
+    match rule.split_once(' ') {
+        Some((table, rest)) => format!("-t {table} -I {rest}"),
+        None => rule.to_string(),
+    }
+}
+
+/// What reloading dockerd does, in words.
+pub fn reload_text(restart: &[String]) -> String {
+    if restart.is_empty() {
+        "dockerd: SIGHUP (re-reads daemon.json)\n".to_string()
+    } else {
+        format!("dockerd: restart with `{}`\n", restart.join(" "))
     }
 }
 
@@ -197,8 +350,17 @@ pub fn execute(
     store: &Store,
     changes: &[Change],
     operation: Operation,
+    live: bool,
 ) -> Result<Applied> {
-    let _lock = store.lock(LOCK_WAIT)?;
+    if let Some(step) = changes.iter().find(|c| c.action.is_live())
+        && !(live && root.is_machine_root())
+    {
+        return Err(Error::msg(format!(
+            "{} is a live step, and this run is offline (a root other than /, or --offline); nothing was applied",
+            step.id
+        )));
+    }
+    let _lock = store.lock(store.lock_wait())?;
     let stale = stale_targets(root, changes);
     if !stale.is_empty() {
         return Err(Error::msg(format!(
@@ -216,7 +378,11 @@ pub fn execute(
             continue;
         }
         let watch = watch_of(&change.action);
-        let (mut prior, bytes) = capture(root, path, watch)?;
+        let (mut prior, bytes) = if change.action.is_live() {
+            (crate::snapshot::capture_live(&change.action)?, None)
+        } else {
+            capture(root, path, watch)?
+        };
         if let (Recorded::File { blob, .. }, Some(bytes)) = (&mut prior, bytes) {
             *blob = format!("prior-{}", targets.len());
             store.write_blob(&id, blob, &bytes)?;
@@ -252,11 +418,15 @@ pub fn execute(
     };
     store.write_manifest(&manifest)?;
 
+    let mut attempted: HashSet<String> = HashSet::new();
     for (done, change) in changes.iter().enumerate() {
+        attempted.insert(change.action.path().to_string());
         if let Err(err) = perform(root, &change.action) {
-            let undo = restore_priors(root, store, &manifest);
+            let undo = restore_priors(root, store, &manifest, &attempted);
             manifest.status = SnapshotStatus::Undone;
             let _ = store.write_manifest(&manifest);
+            let outcome = if undo.is_ok() { "undone" } else { "undo-failed" };
+            let _ = crate::audit::record(&manifest, outcome);
             return Err(match undo {
                 Ok(()) => Error::msg(format!(
                     "{} failed: {err}. The {done} change(s) already made were undone; the host is as it was (snapshot {id}).",
@@ -271,7 +441,7 @@ pub fn execute(
     }
 
     for (n, target) in manifest.targets.iter_mut().enumerate() {
-        let (mut after, bytes) = capture(root, &target.path, target.watch)?;
+        let (mut after, bytes) = capture_target(root, target)?;
         if let (Recorded::File { blob, .. }, Some(bytes)) = (&mut after, bytes) {
             *blob = format!("after-{n}");
             store.write_blob(&id, blob, &bytes)?;
@@ -280,9 +450,11 @@ pub fn execute(
     }
     manifest.status = SnapshotStatus::Applied;
     store.write_manifest(&manifest)?;
+    let audit = crate::audit::record(&manifest, SnapshotStatus::Applied.as_str());
     Ok(Applied {
         snapshot: id,
         changes: changes.iter().map(|c| c.id.clone()).collect(),
+        audit,
     })
 }
 
@@ -307,6 +479,44 @@ fn restore_action(
                 mode: prior.mode,
             })
         }
+        (
+            Recorded::Firewall {
+                backend,
+                tag,
+                rules: prior,
+            },
+            Recorded::Firewall { rules: now, .. },
+        ) => (!crate::host::live::firewall::same_rules(prior, now)).then(|| Action::FirewallRules {
+            path,
+            backend: backend.clone(),
+            tag: tag.clone(),
+            expect: now.clone(),
+            rules: prior.clone(),
+        }),
+        (
+            Recorded::Mount { id, options: prior },
+            Recorded::Mount {
+                id: now_id,
+                options: now,
+            },
+        ) => {
+            if id != now_id {
+                return Err(Error::msg(format!(
+                    "{path}: another file system is mounted there now (mount {now_id}, was {id}); its flags are not restored"
+                )));
+            }
+            (!crate::host::live::remount::same_flags(prior, now)).then(|| Action::Remount {
+                path,
+                mount_id: *id,
+                expect: now.clone(),
+                options: prior.clone(),
+            })
+        }
+        (Recorded::Daemon { restart }, _) => Some(Action::DockerdReload {
+            path,
+            restart: restart.clone(),
+            verify: Vec::new(),
+        }),
         (Recorded::Inode(_), other) => {
             return Err(Error::msg(format!(
                 "{path}: is now {}; cannot restore its mode",
@@ -372,10 +582,21 @@ fn same_file(a: &InodeState, b: &InodeState) -> bool {
 }
 
 /// Undo after a failed change: put every target back as the snapshot saw it.
-fn restore_priors(root: &HostRoot, store: &Store, manifest: &Manifest) -> Result<()> {
+/// Files and live state first, newest first; dockerd is reloaded last (so
+/// it reads the restored daemon.json), and only if it was reloaded by the
+/// failed run (`attempted`).
+fn restore_priors(
+    root: &HostRoot,
+    store: &Store,
+    manifest: &Manifest,
+    attempted: &HashSet<String>,
+) -> Result<()> {
     let mut errors = Vec::new();
-    for target in manifest.targets.iter().rev() {
-        let result = capture(root, &target.path, target.watch)
+    let (daemon, others): (Vec<&Target>, Vec<&Target>) =
+        manifest.targets.iter().partition(|t| t.watch == Watch::Daemon);
+    let daemon = daemon.into_iter().filter(|t| attempted.contains(&t.path));
+    for target in others.into_iter().rev().chain(daemon) {
+        let result = capture_target(root, target)
             .and_then(|(now, _)| restore_action(store, &manifest.id, target, &now))
             .and_then(|action| action.map_or(Ok(()), |a| perform(root, &a)));
         if let Err(e) = result {
@@ -415,8 +636,10 @@ pub fn rollback_changes(
     let mut drift: Vec<Drift> = Vec::new();
     let targets: HashSet<&str> = manifest.targets.iter().map(|t| t.path.as_str()).collect();
     let mut kept: HashSet<String> = HashSet::new();
-    for target in manifest.targets.iter().rev() {
-        let (now, now_bytes) = capture(root, &target.path, target.watch)?;
+    let (daemon, others): (Vec<&Target>, Vec<&Target>) =
+        manifest.targets.iter().partition(|t| t.watch == Watch::Daemon);
+    for target in others.into_iter().rev().chain(daemon) {
+        let (now, now_bytes) = capture_target(root, target)?;
         if let Some(after) = &target.after
             && !after.same_state(&now)
         {
@@ -492,6 +715,7 @@ pub fn rollback_changes(
             Action::RemoveFile { .. } => crate::kinds::unified_diff(&target.path, now_bytes.as_deref(), None),
             Action::RemoveDir { path } => format!("- directory {path}\n"),
             Action::CreateDir { path, .. } => format!("+ directory {path}\n"),
+            live => describe_action(root, live),
         };
         changes.push(Change {
             id: format!("rollback:{}", target.path),
@@ -506,9 +730,10 @@ pub fn rollback_changes(
                 target.path, manifest.id
             ),
             diff,
-            live: false,
+            live: action.is_live(),
             disruptive: false,
             takes_effect: match target.kind {
+                _ if action.is_live() => Effect::Now,
                 Kind::Daemon => Effect::AfterDockerdRestart,
                 Kind::Mount | Kind::Iptables => Effect::AfterReboot,
                 _ => Effect::Now,

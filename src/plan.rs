@@ -173,6 +173,36 @@ pub enum Action {
     },
     /// Remove an empty directory (the inverse of creating one).
     RemoveDir { path: String },
+    /// Live: make dockhard's tagged rules in one iptables back end exactly
+    /// `rules` (each `TABLE CHAIN ARGS…`, inserted at the top of its chain in
+    /// order), if the tagged rules present are still `expect`.
+    FirewallRules {
+        /// `iptables:BACKEND`, where BACKEND is `iptables` or `iptables-legacy`.
+        path: String,
+        backend: String,
+        tag: String,
+        expect: Vec<String>,
+        rules: Vec<String>,
+    },
+    /// Live: set the per-mount flags of the visible mount at `path` to
+    /// `options` (only per-mount flags: ro, nosuid, nodev, noexec, atime
+    /// flags), if it is still mount `mount_id` with `expect`.
+    Remount {
+        path: String,
+        mount_id: u64,
+        expect: Vec<String>,
+        options: Vec<String>,
+    },
+    /// Live: make dockerd read daemon.json: SIGHUP when `restart` is empty,
+    /// else run the restart command; then wait until the daemon answers and
+    /// reports `verify` (daemon.json keys and values).
+    DockerdReload {
+        /// `dockerd`.
+        path: String,
+        restart: Vec<String>,
+        #[serde(default)]
+        verify: Vec<(String, serde_json::Value)>,
+    },
 }
 
 impl Action {
@@ -182,8 +212,20 @@ impl Action {
             | Action::WriteFile { path, .. }
             | Action::RemoveFile { path, .. }
             | Action::CreateDir { path, .. }
-            | Action::RemoveDir { path } => path,
+            | Action::RemoveDir { path }
+            | Action::FirewallRules { path, .. }
+            | Action::Remount { path, .. }
+            | Action::DockerdReload { path, .. } => path,
         }
+    }
+
+    /// Whether this action changes the running system (kernel, daemon)
+    /// rather than files.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            Action::FirewallRules { .. } | Action::Remount { .. } | Action::DockerdReload { .. }
+        )
     }
 }
 

@@ -46,6 +46,21 @@ pub enum Recorded {
     },
     /// The identity and mode of a file whose mode (only) is changed.
     Inode(InodeState),
+    /// dockhard's tagged rules in one iptables back end.
+    Firewall {
+        backend: String,
+        tag: String,
+        rules: Vec<String>,
+    },
+    /// The visible mount at a mount point and its per-mount flags.
+    Mount {
+        id: u64,
+        options: Vec<String>,
+    },
+    /// dockerd, reloaded by signal (empty `restart`) or by a command.
+    Daemon {
+        restart: Vec<String>,
+    },
 }
 
 impl Recorded {
@@ -68,6 +83,13 @@ impl Recorded {
                     ..
                 },
             ) => a == b && ma == mb && ua == ub && ga == gb,
+            (Recorded::Firewall { rules: a, .. }, Recorded::Firewall { rules: b, .. }) => {
+                crate::host::live::firewall::same_rules(a, b)
+            }
+            (Recorded::Mount { id: a, options: x }, Recorded::Mount { id: b, options: y }) => {
+                a == b && crate::host::live::remount::same_flags(x, y)
+            }
+            (Recorded::Daemon { .. }, Recorded::Daemon { .. }) => true,
             (a, b) => a == b,
         }
     }
@@ -79,6 +101,11 @@ impl Recorded {
                 size, mode, uid, gid, ..
             } => format!("file of {size} bytes, mode {mode:04o}, owner {uid}:{gid}"),
             Recorded::Dir { mode, uid, gid } => format!("directory, mode {mode:04o}, owner {uid}:{gid}"),
+            Recorded::Firewall { backend, rules, .. } => {
+                format!("{} tagged rule(s) in {backend}", rules.len())
+            }
+            Recorded::Mount { id, options } => format!("mount {id} with {}", options.join(",")),
+            Recorded::Daemon { .. } => "dockerd".to_string(),
             Recorded::Inode(i) => format!(
                 "mode {:04o}, owner {}:{}, inode {}, content sha256 {}",
                 i.mode,
@@ -115,7 +142,10 @@ impl Recorded {
                 uid: *uid,
                 gid: *gid,
             }),
-            Recorded::Inode(_) => None,
+            Recorded::Inode(_)
+            | Recorded::Firewall { .. }
+            | Recorded::Mount { .. }
+            | Recorded::Daemon { .. } => None,
         }
     }
 }
@@ -126,12 +156,18 @@ impl Recorded {
 pub enum Watch {
     Content,
     Inode,
+    Firewall,
+    Mount,
+    Daemon,
 }
 
 /// The current state of a path, in the shape the snapshot keeps it, with
 /// the bytes of a regular file.
 pub fn capture(root: &HostRoot, path: &str, watch: Watch) -> Result<(Recorded, Option<Vec<u8>>)> {
     match watch {
+        Watch::Firewall | Watch::Mount | Watch::Daemon => Err(Error::msg(format!(
+            "{path}: live state is captured from its action or its record"
+        ))),
         Watch::Inode => match root.lstat(path)? {
             Some(st) if st.file_type == FileType::File => match root.pinned_inode(path)? {
                 Some(pinned) => Ok((Recorded::Inode(pinned), None)),
@@ -181,6 +217,44 @@ pub fn capture(root: &HostRoot, path: &str, watch: Watch) -> Result<(Recorded, O
                 ))
             }
         },
+    }
+}
+
+/// The live state an action deals with, as it is now.
+pub fn capture_live(action: &crate::plan::Action) -> Result<Recorded> {
+    use crate::host::live;
+    use crate::plan::Action;
+    match action {
+        Action::FirewallRules { backend, tag, .. } => Ok(Recorded::Firewall {
+            backend: backend.clone(),
+            tag: tag.clone(),
+            rules: live::firewall::tagged(backend, tag)?,
+        }),
+        Action::Remount { path, .. } => match live::remount::visible(path)? {
+            Some((id, options)) => Ok(Recorded::Mount { id, options }),
+            None => Ok(Recorded::Absent),
+        },
+        Action::DockerdReload { restart, .. } => Ok(Recorded::Daemon {
+            restart: restart.clone(),
+        }),
+        other => Err(Error::msg(format!("{}: not a live action", other.path()))),
+    }
+}
+
+/// The live state a record deals with, as it is now.
+pub fn recapture_live(path: &str, record: &Recorded) -> Result<Recorded> {
+    use crate::host::live;
+    match record {
+        Recorded::Firewall { backend, tag, .. } => Ok(Recorded::Firewall {
+            backend: backend.clone(),
+            tag: tag.clone(),
+            rules: live::firewall::tagged(backend, tag)?,
+        }),
+        Recorded::Mount { .. } => match live::remount::visible(path)? {
+            Some((id, options)) => Ok(Recorded::Mount { id, options }),
+            None => Ok(Recorded::Absent),
+        },
+        other => Ok(other.clone()),
     }
 }
 
@@ -259,6 +333,8 @@ pub struct Manifest {
 #[derive(Debug)]
 pub struct Store {
     state_dir: PathBuf,
+    /// How long an apply or rollback waits for another run's lock.
+    lock_wait: Duration,
 }
 
 /// An exclusive lock on the state dir, released on drop.
@@ -310,7 +386,19 @@ impl Store {
     /// The store at `state_dir` (a path on this machine). Refuses a state
     /// dir that is a symbolic link or writable by others.
     pub fn new(state_dir: PathBuf) -> Store {
-        Store { state_dir }
+        Store {
+            state_dir,
+            lock_wait: crate::apply::LOCK_WAIT,
+        }
+    }
+
+    /// The same store with another wait for the lock (`--lock-wait`).
+    pub fn with_lock_wait(self, lock_wait: Duration) -> Store {
+        Store { lock_wait, ..self }
+    }
+
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_wait
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -371,7 +459,7 @@ impl Store {
             }
             if start.elapsed() >= wait {
                 return Err(Error::msg(format!(
-                    "{}: another dockhard run holds the lock (waited {} s); try again when it has finished",
+                    "{}: another dockhard run holds the lock (waited {} s); nothing was changed. Try again when it has finished, or wait longer with --lock-wait SECONDS",
                     path.display(),
                     wait.as_secs()
                 )));

@@ -402,6 +402,7 @@ pub mod testing {
                     root.create_dir(path, *mode, *uid, *gid).unwrap()
                 }
                 Action::RemoveDir { path } => root.remove_dir(path).unwrap(),
+                live => panic!("{}: kind tests never make live steps", live.path()),
             }
         }
     }

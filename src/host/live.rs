@@ -1,0 +1,327 @@
+//! # Live effects
+//!
+//! The running system, as opposed to files: dockhard's tagged rules in the
+//! firewall, per-mount flags of mounted file systems, and dockerd reading
+//! its configuration. Only the executor calls the mutating functions, and
+//! only on the machine's own root (`--root /`, not `--offline`).
+
+use crate::error::{Error, Result};
+
+/// Firewall rules, through the `iptables` crate, in the back end (nf_tables
+/// or legacy) that holds Docker's chains.
+pub mod firewall {
+    use super::*;
+
+    /// The commands dockhard drives: the default `iptables` and, on hosts
+    /// where Docker's chains live there, `iptables-legacy`.
+    pub const BACKENDS: [&str; 2] = ["iptables", "iptables-legacy"];
+
+    fn ipt(backend: &str) -> Result<iptables::IPTables> {
+        let cmd = BACKENDS
+            .into_iter()
+            .find(|b| *b == backend)
+            .ok_or_else(|| Error::msg(format!("unknown iptables back end `{backend}`")))?;
+        let mut table = iptables::new(false).map_err(|e| Error::msg(format!("{cmd}: cannot run it: {e}")))?;
+        table.cmd = cmd;
+        Ok(table)
+    }
+
+    fn err(backend: &str, what: &str, e: Box<dyn std::error::Error>) -> Error {
+        Error::msg(format!("{backend}: {what}: {e}"))
+    }
+
+    /// `iptables -S` of a table as rule lines, `None` if the back end is
+    /// missing or cannot list (no kernel support).
+    pub fn save(backend: &str, table: &str) -> Option<Vec<String>> {
+        let t = ipt(backend).ok()?;
+        t.list_table(table).ok()
+    }
+
+    /// The back end whose filter table holds Docker's chains; `iptables`
+    /// when neither does (Docker not started yet).
+    pub fn docker_backend() -> String {
+        for backend in BACKENDS {
+            if save(backend, "filter").is_some_and(|rules| rules.iter().any(|r| r == "-N DOCKER")) {
+                return backend.to_string();
+            }
+        }
+        "iptables".to_string()
+    }
+
+    fn has_tag(rule: &str, tag: &str) -> bool {
+        rule.contains(&format!("--comment \"{tag}\""))
+            || rule.contains(&format!("--comment {tag} "))
+            || rule.ends_with(&format!("--comment {tag}"))
+    }
+
+    /// dockhard's rules (carrying `tag`) in the filter table, in chain order,
+    /// as `filter CHAIN ARGS…`.
+    pub fn tagged(backend: &str, tag: &str) -> Result<Vec<String>> {
+        let t = ipt(backend)?;
+        let rules = t
+            .list_table("filter")
+            .map_err(|e| err(backend, "listing filter", e))?;
+        Ok(rules
+            .iter()
+            .filter(|r| has_tag(r, tag))
+            .filter_map(|r| r.strip_prefix("-A "))
+            .map(|r| format!("filter {r}"))
+            .collect())
+    }
+
+    fn split(rule: &str) -> Result<(&str, &str, &str)> {
+        let mut parts = rule.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(table), Some(chain), Some(args)) => Ok((table, chain, args)),
+            _ => Err(Error::msg(format!("not a `TABLE CHAIN ARGS` rule: {rule}"))),
+        }
+    }
+
+    /// Makes the tagged rules exactly `rules`: removes every tagged rule,
+    /// creates a missing chain, then inserts the k-th rule of each chain at
+    /// position k, so they come before everything else in the chain.
+    pub fn set_tagged(backend: &str, tag: &str, rules: &[String]) -> Result<()> {
+        let t = ipt(backend)?;
+        for rule in tagged(backend, tag)? {
+            let (table, chain, args) = split(&rule)?;
+            t.delete(table, chain, args)
+                .map_err(|e| err(backend, &format!("deleting `{rule}`"), e))?;
+        }
+        let mut position: std::collections::HashMap<(String, String), i32> = Default::default();
+        for rule in rules {
+            let (table, chain, args) = split(rule)?;
+            if !t
+                .chain_exists(table, chain)
+                .map_err(|e| err(backend, "listing chains", e))?
+            {
+                t.new_chain(table, chain)
+                    .map_err(|e| err(backend, &format!("creating chain {chain}"), e))?;
+            }
+            let n = position
+                .entry((table.to_string(), chain.to_string()))
+                .or_insert(0);
+            *n += 1;
+            t.insert(table, chain, args, *n)
+                .map_err(|e| err(backend, &format!("inserting `{rule}`"), e))?;
+        }
+        let now = tagged(backend, tag)?;
+        if !same_rules(&now, rules) {
+            return Err(Error::msg(format!(
+                "{backend}: the firewall does not hold the rules just inserted (found {} tagged rules, wanted {})",
+                now.len(),
+                rules.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rule lines compare equal when their words do (quotes aside).
+    pub fn same_rules(a: &[String], b: &[String]) -> bool {
+        let norm = |r: &String| {
+            r.replace('"', "")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| norm(x) == norm(y))
+    }
+}
+
+/// Per-mount flags of mounted file systems.
+pub mod remount {
+    use super::*;
+    use crate::kinds::mount::mountinfo;
+    use nix::mount::MsFlags;
+
+    /// The per-mount flags a bind remount sets; everything else in the
+    /// mountinfo option list (none today) is left to the kernel.
+    const FLAGS: [(&str, MsFlags); 7] = [
+        ("ro", MsFlags::MS_RDONLY),
+        ("nosuid", MsFlags::MS_NOSUID),
+        ("nodev", MsFlags::MS_NODEV),
+        ("noexec", MsFlags::MS_NOEXEC),
+        ("noatime", MsFlags::MS_NOATIME),
+        ("nodiratime", MsFlags::MS_NODIRATIME),
+        ("relatime", MsFlags::MS_RELATIME),
+    ];
+
+    /// The visible mount at `path` on the running system: (mount id,
+    /// per-mount options). `None` when nothing is mounted there.
+    pub fn visible(path: &str) -> Result<Option<(u64, Vec<String>)>> {
+        let text = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| Error::io("/proc/self/mountinfo", e))?;
+        let mounts = mountinfo::parse("/proc/self/mountinfo", &text)?;
+        Ok(mountinfo::stack_at(&mounts, path).map(|s| (s.visible.id, s.visible.mount_options.clone())))
+    }
+
+    /// Sets exactly these per-mount flags on the visible mount at `path`
+    /// (a bind remount changes only per-mount flags, never the file
+    /// system's own options), if it is still mount `mount_id`.
+    pub fn set_flags(path: &str, mount_id: u64, options: &[String]) -> Result<()> {
+        match visible(path)? {
+            Some((id, _)) if id == mount_id => {}
+            Some((id, _)) => {
+                return Err(Error::msg(format!(
+                    "{path}: another file system is mounted there now (mount {id}, planned {mount_id}); refusing"
+                )));
+            }
+            None => return Err(Error::msg(format!("{path}: no longer a mount point; refusing"))),
+        }
+        let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
+        for option in options {
+            match FLAGS.iter().find(|(name, _)| name == option) {
+                Some((_, flag)) => flags |= *flag,
+                None if option == "rw" => {}
+                None => return Err(Error::msg(format!("{path}: `{option}` is not a per-mount flag"))),
+            }
+        }
+        if !options.iter().any(|o| o == "noatime" || o == "relatime") {
+            flags |= MsFlags::MS_STRICTATIME;
+        }
+        nix::mount::mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(|e| {
+            Error::msg(format!(
+                "{path}: remount failed: {}{}",
+                e.desc(),
+                match e {
+                    nix::errno::Errno::EBUSY => " (the mount point is busy)",
+                    nix::errno::Errno::EPERM | nix::errno::Errno::EACCES =>
+                        " (not permitted: a locked or read-only mount?)",
+                    _ => "",
+                }
+            ))
+        })?;
+        match visible(path)? {
+            Some((id, now)) if id == mount_id && same_flags(&now, options) => Ok(()),
+            Some((_, now)) => Err(Error::msg(format!(
+                "{path}: after the remount its flags are {} instead of {}",
+                now.join(","),
+                options.join(",")
+            ))),
+            None => Err(Error::msg(format!("{path}: vanished during the remount"))),
+        }
+    }
+
+    /// Same set of flags, whatever the order.
+    pub fn same_flags(a: &[String], b: &[String]) -> bool {
+        let mut a: Vec<&String> = a.iter().collect();
+        let mut b: Vec<&String> = b.iter().collect();
+        a.sort();
+        b.sort();
+        a == b
+    }
+}
+
+/// dockerd reading its configuration.
+pub mod dockerd {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    pub const SOCKET: &str = "/run/docker.sock";
+    pub const PIDFILE: &str = "/run/docker.pid";
+
+    /// One HTTP GET on the daemon's unix socket; the JSON body.
+    pub fn get(path: &str) -> Result<serde_json::Value> {
+        let mut stream = UnixStream::connect(SOCKET).map_err(|e| Error::io(SOCKET, e))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| Error::io(SOCKET, e))?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .map_err(|e| Error::io(SOCKET, e))?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| Error::msg(format!("{SOCKET}: no HTTP response to GET {path}")))?;
+        if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+            return Err(Error::msg(format!(
+                "{SOCKET}: GET {path}: {}",
+                head.lines().next().unwrap_or("")
+            )));
+        }
+        serde_json::from_str(body).map_err(|e| Error::msg(format!("{SOCKET}: GET {path}: {e}")))
+    }
+
+    /// Whether the daemon answers on its socket.
+    pub fn answers() -> bool {
+        get("/version").is_ok()
+    }
+
+    fn pid() -> Result<i32> {
+        let text = std::fs::read_to_string(PIDFILE).map_err(|e| Error::io(PIDFILE, e))?;
+        text.trim()
+            .parse()
+            .map_err(|_| Error::msg(format!("{PIDFILE}: not a process id")))
+    }
+
+    /// SIGHUP (no command) or the restart command; then waits up to `wait`
+    /// for the daemon to answer and report the `verify` settings.
+    pub fn reload(restart: &[String], verify: &[(String, serde_json::Value)], wait: Duration) -> Result<()> {
+        if restart.is_empty() {
+            let pid = pid()?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP)
+                .map_err(|e| Error::msg(format!("dockerd (pid {pid}): SIGHUP: {}", e.desc())))?;
+        } else {
+            let output = std::process::Command::new(&restart[0])
+                .args(&restart[1..])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| Error::msg(format!("{}: {e}", restart.join(" "))))?;
+            if !output.status.success() {
+                return Err(Error::msg(format!(
+                    "`{}` failed ({}): {}",
+                    restart.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
+        }
+        let start = Instant::now();
+        let mut last = String::from("no answer");
+        while start.elapsed() < wait {
+            match check(verify) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(Error::msg(format!(
+            "dockerd did not come back with the new settings within {} s: {last}",
+            wait.as_secs()
+        )))
+    }
+
+    /// Checks that the running daemon reports these daemon.json settings,
+    /// where its API shows them.
+    pub fn check(verify: &[(String, serde_json::Value)]) -> Result<()> {
+        let info = get("/info")?;
+        for (key, value) in verify {
+            let ok = match key.as_str() {
+                "live-restore" => info.get("LiveRestoreEnabled") == Some(value),
+                "userns-remap" => {
+                    let userns = info["SecurityOptions"].as_array().is_some_and(|o| {
+                        o.iter()
+                            .any(|s| s.as_str().is_some_and(|s| s.starts_with("name=userns")))
+                    });
+                    userns == value.as_str().is_some_and(|v| !v.is_empty())
+                }
+                "icc" => {
+                    let bridge = get("/networks/bridge")?;
+                    let icc = bridge["Options"]["com.docker.network.bridge.enable_icc"].as_str();
+                    icc == Some(if value == &serde_json::Value::Bool(false) {
+                        "false"
+                    } else {
+                        "true"
+                    })
+                }
+                "insecure-registries" => true,
+                _ => true,
+            };
+            if !ok {
+                return Err(Error::msg(format!("dockerd does not report {key} = {value} yet")));
+            }
+        }
+        Ok(())
+    }
+}
