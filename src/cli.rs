@@ -146,7 +146,9 @@ pub fn main() -> i32 {
     }
 }
 
-struct Env {
+pub(crate) struct Env {
+    /// Live steps may be made: the machine's own root and not `--offline`.
+    pub(crate) live: bool,
     /// The state dir is the default one inside the root.
     default_state: bool,
     root: HostRoot,
@@ -199,6 +201,7 @@ fn load_env(global: &Global) -> Result<Env> {
         }
     };
     Ok(Env {
+        live: root.is_machine_root() && !global.offline,
         default_state,
         root_arg: root.path().display().to_string(),
         root,
@@ -528,6 +531,7 @@ fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format
         &env.store,
         &plan.changes,
         Operation::Apply,
+        env.live,
     )?;
     match format {
         Format::Json => print(&apply_json(Some(&applied), plan)),
@@ -679,6 +683,7 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         Operation::Rollback {
             of: manifest.id.clone(),
         },
+        env.live,
     )?;
     let mut original = manifest;
     original.status = SnapshotStatus::RolledBack;
