@@ -51,6 +51,10 @@ pub const RULE_FILES: &[(&str, &str)] = &[
         include_str!("../remediations/daemon-tcp-tls.toml"),
     ),
     (
+        "daemon-reload.toml",
+        include_str!("../remediations/daemon-reload.toml"),
+    ),
+    (
         "daemon-unit-conflicts.toml",
         include_str!("../remediations/daemon-unit-conflicts.toml"),
     ),

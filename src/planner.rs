@@ -19,6 +19,8 @@ pub struct Request<'a> {
     pub kinds: Vec<Kind>,
     /// dockhard's own folders inside the root (never inspected).
     pub own_paths: Vec<String>,
+    /// The user allows restarting dockerd (`--restart-docker`).
+    pub restart_docker: bool,
 }
 
 /// The order kinds are planned, shown and applied in.
@@ -40,6 +42,7 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
         policy: req.policy,
         live,
         own_paths: req.own_paths.clone(),
+        restart_docker: req.restart_docker,
     };
     let mut changes: Vec<Change> = Vec::new();
     let mut findings = Vec::new();
@@ -191,7 +194,13 @@ fn order_folders(root: &HostRoot, changes: Vec<Change>) -> Vec<Change> {
     folders.extend(extra);
     // Parents before children: a path sorts after its ancestors.
     folders.sort_by_key(|c| c.action.path().matches('/').count());
+    // dockerd reads its configuration last, after every file it needs
+    // (daemon.json, subuid, passwd) is in place.
+    let (reload, rest): (Vec<Change>, Vec<Change>) = rest
+        .into_iter()
+        .partition(|c| matches!(c.action, Action::DockerdReload { .. }));
     folders.extend(rest);
+    folders.extend(reload);
     folders
 }
 

@@ -27,6 +27,8 @@ pub struct Context<'a> {
     /// Folders (inside the root) that belong to dockhard and are never
     /// inspected, such as the state dir.
     pub own_paths: Vec<String>,
+    /// The user allows restarting dockerd (`--restart-docker`).
+    pub restart_docker: bool,
 }
 
 /// The result of planning one kind.
@@ -370,6 +372,7 @@ pub mod testing {
             policy,
             live: false,
             own_paths: vec!["/var/lib/dockhard".to_string()],
+            restart_docker: false,
         }
     }
 
