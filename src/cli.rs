@@ -79,6 +79,9 @@ pub enum Command {
         /// Exit 2 when changes are pending, 0 when none.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Plan a restart of dockerd where daemon.json changes need one.
+        #[arg(long)]
+        restart_docker: bool,
     },
     /// Apply a fresh plan, or exactly the changes of a saved plan file.
     Apply {
@@ -91,6 +94,9 @@ pub enum Command {
         only: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Restart dockerd where daemon.json changes need it (live host only).
+        #[arg(long)]
+        restart_docker: bool,
     },
     /// Restore the state a snapshot recorded (default: the latest apply).
     Rollback {
@@ -256,8 +262,9 @@ fn parse_kinds(only: &[String]) -> Result<Vec<Kind>> {
     Ok(kinds)
 }
 
-fn make_plan(env: &Env, global: &Global, only: &[String]) -> Result<Plan> {
+fn make_plan(env: &Env, global: &Global, only: &[String], restart_docker: bool) -> Result<Plan> {
     Ok(planner::make_plan(&Request {
+        restart_docker,
         root: &env.root,
         root_arg: env.root_arg.clone(),
         offline: global.offline,
@@ -355,9 +362,10 @@ fn run(cli: &Cli) -> Result<i32> {
             out,
             only,
             detailed_exitcode,
+            restart_docker,
         } => {
             let env = load_env(global)?;
-            let plan = make_plan(&env, global, only)?;
+            let plan = make_plan(&env, global, only, *restart_docker)?;
             if let Some(out) = out {
                 write_file_atomic(out, render::plan_json(&plan).as_bytes())?;
             }
@@ -378,12 +386,13 @@ fn run(cli: &Cli) -> Result<i32> {
             yes,
             only,
             format,
+            restart_docker,
         } => {
             let env = load_env(global)?;
             check_state_dir(&env)?;
             let mut plan = match plan_file {
                 Some(file) => load_plan_file(file, &env)?,
-                None => make_plan(&env, global, only)?,
+                None => make_plan(&env, global, only, *restart_docker)?,
             };
             if plan_file.is_some() && !only.is_empty() {
                 let kinds = parse_kinds(only)?;
