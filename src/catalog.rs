@@ -291,6 +291,20 @@ fn apply_profile(rules: &mut [RuleConfig], file: &str, text: &str) -> Result<()>
                     ),
                 ));
             };
+            if let (Some(want), Some(items)) = (default.as_array(), value.as_array()) {
+                let element = want.first().map(toml::Value::type_str).unwrap_or("string");
+                if let Some(bad) = items.iter().find(|v| v.type_str() != element) {
+                    return Err(Error::at(
+                        file,
+                        line,
+                        None,
+                        format!(
+                            "rules.{id}.{key} must hold only {element}s, not {} ({bad})",
+                            bad.type_str()
+                        ),
+                    ));
+                }
+            }
             if default.type_str() != value.type_str() {
                 return Err(Error::at(
                     file,
@@ -404,6 +418,16 @@ mod tests {
         .unwrap_err();
         assert!(
             err.message().contains("p.toml:3:") && err.message().contains("array"),
+            "{err}"
+        );
+
+        let err = Policy::load(
+            &catalog,
+            Some(("p.toml", "[rules.mount-nosuid]\npoints = [\"/tmp\", 3]\n")),
+        )
+        .unwrap_err();
+        assert!(
+            err.message().starts_with("p.toml:2:") && err.message().contains("strings"),
             "{err}"
         );
 

@@ -29,6 +29,22 @@ impl Style {
     }
 }
 
+/// Shows control characters (from file names, file content) as `\xNN`, so
+/// no input can start a line of its own in the rendering; tabs, and
+/// newlines where `multiline`, are kept.
+pub fn clean(text: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(c),
+            '\n' if multiline => out.push(c),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn severity_word(severity: Severity) -> &'static str {
     match severity {
         Severity::Info => "INFO",
@@ -114,15 +130,16 @@ fn change_text(out: &mut String, change: &Change, catalog: &Catalog, style: Styl
     } else {
         String::new()
     };
-    let _ = writeln!(out, "~ {marker}{}", change.summary);
+    let _ = writeln!(out, "~ {marker}{}", clean(&change.summary, false));
     let _ = writeln!(
         out,
         "    rule {} ({guideline}), target {}, takes effect {}",
         change.rule,
-        change.target,
+        clean(&change.target, false),
         change.takes_effect.describe()
     );
     if let Some(text) = &change.may_break {
+        let text = clean(text, true);
         let mut lines = text.lines();
         if let Some(first) = lines.next() {
             let _ = writeln!(out, "    may break: {first}");
@@ -132,6 +149,8 @@ fn change_text(out: &mut String, change: &Change, catalog: &Catalog, style: Styl
         }
     }
     for line in change.diff.lines() {
+        let line = clean(line.trim_end_matches('\r'), false);
+        let line = line.as_str();
         let painted = if line.starts_with("+++") || line.starts_with("---") {
             style.paint("1", line)
         } else if line.starts_with('+') {
@@ -143,7 +162,7 @@ fn change_text(out: &mut String, change: &Change, catalog: &Catalog, style: Styl
         } else {
             line.to_string()
         };
-        let _ = writeln!(out, "    {}", painted.trim_end_matches('\r'));
+        let _ = writeln!(out, "    {painted}");
     }
 }
 
@@ -183,4 +202,15 @@ pub fn plan_json(plan: &Plan) -> String {
     let mut text = serde_json::to_string_pretty(plan).expect("a plan always serialises");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn control_characters_cannot_start_a_line() {
+        assert_eq!(clean("a\nb\tc\r\x1b[31m", false), "a\\x0ab\tc\\x0d\\x1b[31m");
+        assert_eq!(clean("one\ntwo", true), "one\ntwo");
+    }
 }

@@ -158,14 +158,16 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Directive>> {
         while line.ends_with('\\') {
             line.pop();
             line.push(' ');
-            match lines.next() {
-                Some((_, next)) => {
-                    let next = next.trim();
-                    if next.starts_with('#') || next.starts_with(';') {
-                        continue;
-                    }
-                    line.push_str(next);
+            // Comment lines inside a continued line are skipped; the line
+            // goes on with the next line that is not a comment.
+            let next = loop {
+                match lines.next() {
+                    Some((_, n)) if n.trim_start().starts_with(['#', ';']) => continue,
+                    other => break other,
                 }
+            };
+            match next {
+                Some((_, n)) => line.push_str(n.trim()),
                 None => break,
             }
         }
@@ -255,7 +257,9 @@ pub fn split_words(value: &str) -> std::result::Result<Vec<String>, String> {
 /// `export `, quoted values) as systemd's `EnvironmentFile=` reads it.
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for line in text.lines() {
+    // A backslash at the end of a line continues it on the next one.
+    let joined = text.replace("\\\r\n", "").replace("\\\n", "");
+    for line in joined.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
@@ -394,6 +398,21 @@ mod tests {
         let d = parse("/x.conf", "[S]\nA=one \\\n  two\n# c\nB=3\n").unwrap();
         assert_eq!(d[0].value, "one  two");
         assert_eq!(d[1].line, 5);
+    }
+
+    #[test]
+    fn comments_inside_continued_lines_are_skipped() {
+        let d = parse("/u", "[Service]\nExecStart=/usr/bin/dockerd -H fd:// \\\n  # note\n  ; more\n  --icc=false\nType=notify\n").unwrap();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].value, "/usr/bin/dockerd -H fd://   --icc=false");
+        assert_eq!(d[1].key, "Type");
+    }
+
+    #[test]
+    fn environment_file_lines_continue_after_a_backslash() {
+        let env = parse_env_file("DOCKER_OPTS=\"--log-level=warn \\\n  --icc=false\"\nB=1\n");
+        assert_eq!(env[0].1, "--log-level=warn   --icc=false");
+        assert_eq!(env[1], ("B".to_string(), "1".to_string()));
     }
 
     #[test]
