@@ -49,6 +49,10 @@ pub struct Global {
     /// Print more (compliant findings too).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// How long apply, rollback and fix wait for another run's lock before
+    /// giving up (exit 1).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = apply::LOCK_WAIT.as_secs())]
+    pub lock_wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,6 +123,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print the effective profile as commented TOML, to save and edit.
+    Profile {
+        #[command(subcommand)]
+        action: ProfileAction,
+    },
     /// A rule's rationale, what it changes and what it may break.
     Explain { rule_id: String },
 }
@@ -129,6 +138,13 @@ pub enum SnapshotsAction {
     List,
     /// One snapshot's targets and changes.
     Show { snapshot_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileAction {
+    /// The built-in profile, or the one given with --profile, with every rule
+    /// and parameter; loads back with --profile to the same policy.
+    Show,
 }
 
 /// Runs the command line; returns the exit code.
@@ -213,7 +229,7 @@ fn load_env(global: &Global) -> Result<Env> {
         root,
         catalog,
         policy,
-        store: Store::new(state_dir),
+        store: Store::new(state_dir).with_lock_wait(std::time::Duration::from_secs(global.lock_wait)),
         own_paths,
         style: Style {
             color,
@@ -345,11 +361,20 @@ fn confirm(question: &str, yes: bool) -> Result<bool> {
 
 fn run(cli: &Cli) -> Result<i32> {
     let global = &cli.global;
+    crate::progress::set_enabled(!global.quiet && crate::progress::stderr_is_terminal());
     match &cli.command {
         Command::Rules { format } => {
             let catalog = Catalog::builtin()?;
             let env = load_env(global)?;
             print(&rules_text(&catalog, &env.policy, *format));
+            Ok(0)
+        }
+        Command::Profile {
+            action: ProfileAction::Show,
+        } => {
+            let env = load_env(global)?;
+            let source = global.profile.as_ref().map(|p| p.display().to_string());
+            print(&crate::profile::show(&env.policy, source.as_deref()));
             Ok(0)
         }
         Command::Explain { rule_id } => {
@@ -542,6 +567,7 @@ fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format
         Operation::Apply,
         env.live,
     )?;
+    applied.audit.report(env.style.verbose);
     match format {
         Format::Json => print(&apply_json(Some(&applied), plan)),
         Format::Text => {
@@ -694,6 +720,7 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         },
         env.live,
     )?;
+    applied.audit.report(env.style.verbose);
     let mut original = manifest;
     original.status = SnapshotStatus::RolledBack;
     original.rolled_back_by = Some(applied.snapshot.clone());

@@ -5,6 +5,7 @@
 //! executor after a snapshot is taken. See DESIGN.md for the invariants.
 
 pub mod apply;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod error;
@@ -12,5 +13,7 @@ pub mod host;
 pub mod kinds;
 pub mod plan;
 pub mod planner;
+pub mod profile;
+pub mod progress;
 pub mod render;
 pub mod snapshot;

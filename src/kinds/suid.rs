@@ -86,9 +86,18 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         &mut out.findings,
     );
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let scanned = scan::scan(ctx.root.path(), &excludes, threads).map_err(|e| {
+    // A progress line on a terminal (see crate::progress); the scan only
+    // bumps the counters.
+    let counters = std::sync::Arc::new(scan::Counters::default());
+    let ticker = {
+        let counters = counters.clone();
+        crate::progress::Ticker::start(move || format!("scanning for set-id files: {}", counters.summary()))
+    };
+    let scanned = scan::scan_counted(ctx.root.path(), &excludes, threads, &counters).map_err(|e| {
         Error::io(&ctx.root.path().display().to_string(), e).context("scanning for set-id files")
-    })?;
+    });
+    drop(ticker);
+    let scanned = scanned?;
     unreadable_findings(&scanned.unreadable, &mut out.findings);
 
     let lists = Lists::from_rule(rule, &mut resolver);

@@ -14,11 +14,13 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs dockhard with no terminal on stdin.
+/// Runs dockhard with no terminal on stdin, and no audit record sent to
+/// this machine's system log (tests/audit.rs checks the record).
 pub fn dockhard(args: &[&str]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_dockhard"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env("DOCKHARD_SYSLOG_SOCKET", "")
         .stdin(Stdio::null())
         .output()
         .expect("dockhard runs");

@@ -4,13 +4,15 @@
 //! grows with the number of set-id files (and unreadable paths), never with
 //! the number of entries walked. Each top-level directory is an independent
 //! [`scan_subtree`], so [`scan`] can walk them on several threads and merge
-//! the hits, sorted by path, into a stable result.
+//! the hits, sorted by path, into a stable result. [`scan_counted`] also
+//! keeps [`Counters`] for a progress line.
 
 use crate::host::{FileStat, FileType};
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Directories never scanned in any root: kernel and runtime pseudo trees.
 pub const ALWAYS_SKIPPED: &[&str] = &["/proc", "/sys", "/dev", "/run"];
@@ -232,6 +234,32 @@ pub fn is_setid(stat: &FileStat) -> bool {
     stat.file_type == FileType::File && stat.mode & 0o6000 != 0
 }
 
+/// How far a [`scan_counted`] has come, for a progress line. Bumped by the
+/// scanning threads; read by anyone.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Entries walked (files, folders, links, ...).
+    pub entries: AtomicU64,
+    /// Set-id files found.
+    pub hits: AtomicU64,
+    /// Top-level folders to scan, and those done.
+    pub folders: AtomicU64,
+    pub folders_done: AtomicU64,
+}
+
+impl Counters {
+    /// `123456 entries, 12 set-id, 3/17 folders`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} entries, {} set-id, {}/{} folders",
+            self.entries.load(Ordering::Relaxed),
+            self.hits.load(Ordering::Relaxed),
+            self.folders_done.load(Ordering::Relaxed),
+            self.folders.load(Ordering::Relaxed)
+        )
+    }
+}
+
 /// Walks one directory of the root (`dir` as seen inside it, e.g. `/usr`)
 /// lazily, yielding set-id regular files and unreadable paths. Symlinks are
 /// never followed, not even `dir` itself; excluded directories are pruned.
@@ -240,6 +268,16 @@ pub fn scan_subtree<'a>(
     dir: &Path,
     excludes: &'a Excludes,
 ) -> impl Iterator<Item = Event> + 'a {
+    walk(machine_root, dir, excludes).flatten()
+}
+
+/// [`scan_subtree`] with one item per entry walked (`None`: nothing to
+/// report), so that the caller can count entries.
+fn walk<'a>(
+    machine_root: &'a Path,
+    dir: &Path,
+    excludes: &'a Excludes,
+) -> impl Iterator<Item = Option<Event>> + 'a {
     let start = machine_root.join(dir.strip_prefix("/").unwrap_or(dir));
     walkdir::WalkDir::new(start)
         .follow_links(false)
@@ -252,7 +290,7 @@ pub fn scan_subtree<'a>(
             let (path, exact) = inside(machine_root, entry.path());
             !(exact && excludes.contains(&path))
         })
-        .filter_map(move |item| match item {
+        .map(move |item| match item {
             Err(err) => {
                 let (path, _) = err
                     .path()
@@ -293,6 +331,16 @@ pub fn scan_subtree<'a>(
 /// the root are checked too. Hits come back sorted by path. An error only if
 /// the root itself cannot be listed.
 pub fn scan(machine_root: &Path, excludes: &Excludes, threads: usize) -> std::io::Result<ScanResult> {
+    scan_counted(machine_root, excludes, threads, &Counters::default())
+}
+
+/// [`scan`], counting entries, hits and folders in `counters` as it goes.
+pub fn scan_counted(
+    machine_root: &Path,
+    excludes: &Excludes,
+    threads: usize,
+    counters: &Counters,
+) -> std::io::Result<ScanResult> {
     let mut result = ScanResult::default();
     let mut jobs: Vec<std::path::PathBuf> = Vec::new();
     for entry in std::fs::read_dir(machine_root)? {
@@ -323,6 +371,8 @@ pub fn scan(machine_root: &Path, excludes: &Excludes, threads: usize) -> std::io
         }
     }
     jobs.sort();
+    counters.folders.store(jobs.len() as u64, Ordering::Relaxed);
+    counters.hits.store(result.hits.len() as u64, Ordering::Relaxed);
     let threads = threads.clamp(1, jobs.len().max(1));
     let queue = Mutex::new(jobs);
     let parts: Vec<ScanResult> = std::thread::scope(|s| {
@@ -333,7 +383,8 @@ pub fn scan(machine_root: &Path, excludes: &Excludes, threads: usize) -> std::io
                     loop {
                         let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                         let Some(dir) = job else { break };
-                        collect(scan_subtree(machine_root, &dir, excludes), &mut part);
+                        collect(walk(machine_root, &dir, excludes), &mut part, counters);
+                        counters.folders_done.fetch_add(1, Ordering::Relaxed);
                     }
                     part
                 })
@@ -353,11 +404,26 @@ pub fn scan(machine_root: &Path, excludes: &Excludes, threads: usize) -> std::io
     Ok(result)
 }
 
-fn collect(events: impl Iterator<Item = Event>, into: &mut ScanResult) {
-    for event in events {
-        match event {
-            Event::Hit(hit) => into.hits.push(hit),
-            Event::Unreadable { path, message } => into.unreadable.push((path, message)),
+/// Entries are added to the shared counter in batches, so that threads do
+/// not contend for it on every entry.
+const COUNT_BATCH: u64 = 512;
+
+fn collect(steps: impl Iterator<Item = Option<Event>>, into: &mut ScanResult, counters: &Counters) {
+    let mut walked = 0u64;
+    for step in steps {
+        walked += 1;
+        if walked == COUNT_BATCH {
+            counters.entries.fetch_add(walked, Ordering::Relaxed);
+            walked = 0;
+        }
+        match step {
+            None => {}
+            Some(Event::Hit(hit)) => {
+                counters.hits.fetch_add(1, Ordering::Relaxed);
+                into.hits.push(hit);
+            }
+            Some(Event::Unreadable { path, message }) => into.unreadable.push((path, message)),
         }
     }
+    counters.entries.fetch_add(walked, Ordering::Relaxed);
 }
