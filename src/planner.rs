@@ -102,12 +102,6 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
     }
     let mut live_steps_left_out = Vec::new();
     if live {
-        if changes.iter().any(|c| c.kind == Kind::Mount) {
-            live_steps_left_out.push(
-                "remount of changed mount points (the change takes effect at the next remount or reboot)"
-                    .to_string(),
-            );
-        }
         if changes.iter().any(|c| c.kind == Kind::Daemon) {
             live_steps_left_out.push(
                 "dockerd reload or restart (daemon.json changes take effect at the next dockerd restart)"

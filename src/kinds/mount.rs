@@ -29,9 +29,14 @@
 //! /proc/self/mountinfo is compared as well ([`point_findings`], a pure
 //! function): persistent configuration that is compliant while the live
 //! mount lacks the flags (a tmpfs mounted over /tmp at runtime) is
-//! reported, with the covered mounts. The live remount itself is left out
-//! in this version: planned changes take effect at the next remount or
-//! reboot.
+//! reported, with the covered mounts. Where the visible mount lacks the
+//! options (per-mount flags only), a live step follows the file edit: a
+//! bind remount of that one mount ([`crate::plan::Action::Remount`]) that
+//! adds them and keeps every other per-mount flag (ro, noexec, the atime
+//! flag). Only the top mount of a stack is remounted; nothing is ever
+//! unmounted, and tmp.mount is never restarted. The file edit then takes
+//! effect at the next boot, the remount now; if the remount fails, the
+//! executor restores the file edit too, so both stay as they were.
 
 pub mod fstab;
 pub mod mountinfo;
@@ -41,7 +46,7 @@ use super::systemd::Unit;
 use super::{ChangeInfo, Context, FileChain, Outcome, missing_parents};
 use crate::catalog::RuleConfig;
 use crate::error::{Error, Result};
-use crate::plan::{Effect, Finding, Kind, Severity, Status};
+use crate::plan::{Action, Change, Effect, Finding, Kind, Severity, Status};
 use fstab::Fstab;
 use mountinfo::MountInfo;
 
@@ -49,8 +54,18 @@ pub const RULE: &str = "mount-nosuid";
 /// The drop-in written for a mount unit that lacks the options.
 pub const DROPIN_NAME: &str = "50-nosuid.conf";
 
-const LIVE_LEFT_OUT: &str =
-    "takes effect at the next remount or reboot; the live remount is left out in this version";
+/// How the visible mount of a point stands against the wanted flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Live {
+    /// Offline: the running mounts are not looked at.
+    Offline,
+    /// Nothing is mounted on the point right now.
+    NotMounted,
+    /// The visible mount lacks some flags: this plan remounts it.
+    Remounted,
+    /// The visible mount has every wanted flag already.
+    Holds,
+}
 
 /// Decodes `\NNN` octal escapes (three octal digits, value up to `\377`)
 /// as libmount and the kernel write them in fstab and mountinfo. Anything
@@ -125,8 +140,27 @@ pub fn point_findings(
     let stack = mounts.and_then(|m| mountinfo::stack_at(m, point));
     let missing_live: Vec<String> = stack
         .as_ref()
-        .map(|s| wanted.iter().filter(|w| !s.visible.has(w)).cloned().collect())
+        .map(|s| {
+            wanted
+                .iter()
+                .filter(|w| mountinfo::is_per_mount_flag(w) && !s.visible.has(w))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
+    // The plan remounts the visible mount whenever it lacks a wanted flag.
+    let remount = |s: &mountinfo::Stack<'_>| {
+        let others = if s.hidden.is_empty() {
+            String::new()
+        } else {
+            " (only the top mount; the covered ones are left alone)".to_string()
+        };
+        format!(
+            "this plan remounts {} with {} now{others}, nothing is unmounted",
+            s.visible.describe(),
+            missing_live.join(",")
+        )
+    };
     let covered = |s: &mountinfo::Stack<'_>| {
         if s.hidden.is_empty() {
             String::new()
@@ -153,11 +187,12 @@ pub fn point_findings(
                 rule,
                 Severity::Medium,
                 format!(
-                    "{point}: {source} is compliant, but the mounted file system lacks {} (a {} mounted over {point} at runtime?): the visible mount is {}{}",
+                    "{point}: {source} is compliant, but the mounted file system lacks {} (a {} mounted over {point} at runtime?): the visible mount is {}{}; {}",
                     missing_live.join(","),
                     s.visible.fstype,
                     s.visible.describe(),
-                    covered(s)
+                    covered(s),
+                    remount(s)
                 ),
             )),
             (Some(_), Some(s)) => {
@@ -188,9 +223,10 @@ pub fn point_findings(
                     rule,
                     Severity::Low,
                     format!(
-                        "{point}: the mounted file system ({}) lacks {} until it is remounted; the change to {place} {LIVE_LEFT_OUT}",
+                        "{point}: the mounted file system ({}) lacks {} until it is remounted; after the change to {place}, {}",
                         s.visible.describe(),
-                        missing_live.join(",")
+                        missing_live.join(","),
+                        remount(s)
                     ),
                 ));
             }
@@ -207,7 +243,11 @@ pub fn point_findings(
                     let live = if missing_live.is_empty() {
                         format!("it has {want} now")
                     } else {
-                        format!("it lacks {}", missing_live.join(","))
+                        format!(
+                            "it lacks {}: {}, which lasts until it is next mounted",
+                            missing_live.join(","),
+                            remount(s)
+                        )
                     };
                     format!(
                         "{point} is mounted at runtime ({}) but neither /etc/fstab nor a systemd mount unit configures it, so {want} cannot be made persistent; {live}",
@@ -218,25 +258,42 @@ pub fn point_findings(
             out.push(Finding::advisory(rule, Severity::Medium, message));
         }
         Config::Blocked(reason) => {
-            out.push(Finding::advisory(rule, Severity::Medium, format!("{point}: {reason}")));
+            let live = match &stack {
+                Some(s) if !missing_live.is_empty() => {
+                    format!("; {}, which lasts until it is next mounted", remount(s))
+                }
+                _ => String::new(),
+            };
+            out.push(Finding::advisory(
+                rule,
+                Severity::Medium,
+                format!("{point}: {reason}{live}"),
+            ));
         }
     }
     out.into_iter().map(|f| f.with_target(point)).collect()
 }
 
-fn effect(ctx: &Context<'_>) -> Effect {
-    if ctx.live {
-        Effect::AfterRemount
-    } else {
-        Effect::AfterReboot
+impl Live {
+    /// When a file edit for the point takes effect: at the next boot,
+    /// unless the point is not mounted on the running system (then when it
+    /// is next mounted). The running mount is the remount's business.
+    fn effect(self) -> Effect {
+        match self {
+            Live::NotMounted => Effect::AfterRemount,
+            Live::Offline | Live::Remounted | Live::Holds => Effect::AfterReboot,
+        }
     }
-}
 
-fn with_live_note(ctx: &Context<'_>, summary: String) -> String {
-    if ctx.live {
-        format!("{summary} ({LIVE_LEFT_OUT})")
-    } else {
-        summary
+    fn note(self, summary: String, point: &str) -> String {
+        match self {
+            Live::Offline => summary,
+            Live::NotMounted => format!("{summary} (takes effect when {point} is next mounted)"),
+            Live::Remounted => {
+                format!("{summary} (for the next boot; the running mount is remounted now by the next step)")
+            }
+            Live::Holds => format!("{summary} (for the next boot; the running mount already has them)"),
+        }
     }
 }
 
@@ -248,6 +305,8 @@ struct Planner<'c, 'a> {
     chain: FileChain,
     table: Fstab,
     out: Outcome,
+    /// The running mount of the point being planned.
+    live: Live,
 }
 
 impl Planner<'_, '_> {
@@ -330,7 +389,7 @@ impl Planner<'_, '_> {
             summary
         };
         let info =
-            ChangeInfo::new(self.rule, with_live_note(self.ctx, summary), effect(self.ctx)).detail(point);
+            ChangeInfo::new(self.rule, self.live.note(summary, point), self.live.effect()).detail(point);
         if let Some(change) = self.chain.edit(self.table.to_bytes(), info) {
             self.out.changes.push(change);
         }
@@ -373,7 +432,7 @@ impl Planner<'_, '_> {
             "{} in {name}'s Options= with the drop-in {dropin}, restating the unit's other options; then `systemctl daemon-reload` (never restart {name}: that unmounts {point})",
             edit.describe()
         );
-        let info = ChangeInfo::new(self.rule, with_live_note(self.ctx, summary), effect(self.ctx))
+        let info = ChangeInfo::new(self.rule, self.live.note(summary, point), self.live.effect())
             .detail(point)
             .may_break(format!(
                 "Options= in a drop-in replaces the unit's value: a later vendor change to {name}'s Options= stays hidden behind {dropin}. Programs that run set-id helpers or device nodes from {point} stop working (rare)."
@@ -395,7 +454,7 @@ impl Planner<'_, '_> {
         self.table.append_line(fstab::PATH, &line)?;
         let summary =
             format!("add the line `{line}` to /etc/fstab ({point} has no fstab line and no mount unit)");
-        let info = ChangeInfo::new(self.rule, with_live_note(self.ctx, summary), effect(self.ctx))
+        let info = ChangeInfo::new(self.rule, self.live.note(summary, point), self.live.effect())
             .detail(point)
             .may_break(format!(
                 "systemd turns the new line into a mount unit for {point}; programs that use set-id files or device nodes in {point} stop working (rare)."
@@ -407,6 +466,64 @@ impl Planner<'_, '_> {
             place: "a new /etc/fstab line".to_string(),
         })
     }
+}
+
+/// The live step for a point whose visible mount lacks wanted flags: a
+/// bind remount of that mount (by id) to its flags plus the wanted ones.
+fn remount_change(
+    rule: &RuleConfig,
+    point: &str,
+    stack: &mountinfo::Stack<'_>,
+    options: Vec<String>,
+    config: &Config,
+) -> Change {
+    let visible = stack.visible;
+    let added: Vec<&str> = options
+        .iter()
+        .filter(|o| !visible.has(o))
+        .map(String::as_str)
+        .collect();
+    let stacked = if stack.hidden.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; it is the top of {} stacked mounts, the covered ones are left alone",
+            stack.hidden.len() + 1
+        )
+    };
+    let lasting = match config {
+        Config::Compliant { place, .. } => format!(" ({place} already sets them for the next boot)"),
+        Config::Planned { .. } => String::new(),
+        Config::Absent | Config::Blocked(_) => {
+            " (until it is next mounted: no configuration dockhard can edit makes it persistent)".to_string()
+        }
+    };
+    let summary = format!(
+        "remount {point}, {}, with {} now, keeping its other per-mount flags: a bind remount, nothing is unmounted{stacked}{lasting}",
+        visible.describe(),
+        added.join(",")
+    );
+    let diff = format!(
+        "mount {point}: {} -> {}
+",
+        visible.mount_options.join(","),
+        options.join(",")
+    );
+    let action = Action::Remount {
+        path: point.to_string(),
+        mount_id: visible.id,
+        expect: visible.mount_options.clone(),
+        options,
+    };
+    let mut change = ChangeInfo::new(rule, summary, Effect::Now)
+        .detail(format!("{point}:remount"))
+        .may_break(format!(
+            "From now on, set-id programs and device nodes on {point} stop working for every process (rare). If the remount fails, the run is undone, file edits included, so fstab and the running mount stay consistent."
+        ))
+        .into_change(Kind::Mount, point, diff, action);
+    change.live = true;
+    change.disruptive = false;
+    change
 }
 
 /// The running machine's mounts (`ctx.live` only; the root is `/` then).
@@ -461,6 +578,7 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         chain,
         table,
         out: Outcome::default(),
+        live: Live::Offline,
     };
     let mounts = if ctx.live {
         match read_mountinfo(ctx) {
@@ -477,9 +595,23 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         None
     };
     for point in points {
+        let stack = mounts.as_deref().and_then(|m| mountinfo::stack_at(m, &point));
+        let options = stack
+            .as_ref()
+            .and_then(|s| mountinfo::with_flags(&s.visible.mount_options, &planner.wanted));
+        planner.live = match (&mounts, &stack, &options) {
+            (None, _, _) => Live::Offline,
+            (Some(_), None, _) => Live::NotMounted,
+            (Some(_), Some(_), Some(_)) => Live::Remounted,
+            (Some(_), Some(_), None) => Live::Holds,
+        };
         let config = planner.point(&point)?;
         let findings = point_findings(RULE, &point, &planner.wanted, &config, mounts.as_deref());
         planner.out.findings.extend(findings);
+        if let (Some(stack), Some(options)) = (&stack, options) {
+            let change = remount_change(rule, &point, stack, options, &config);
+            planner.out.changes.push(change);
+        }
     }
     Ok(planner.out)
 }
@@ -765,25 +897,132 @@ mod tests {
     }
 
     #[test]
-    fn c12_variant_live_says_the_remount_is_left_out() {
+    fn c12_variant_live_writes_the_dropin_then_remounts_never_restarts() {
         let case = case_dir("C12-fstab-tmp-via-tmp-mount");
-        let (_dir, root) = fixture_root(&case.join("input-variant-unit-without-nosuid"));
+        let (dir, root) = fixture_root(&case.join("input-variant-unit-without-nosuid"));
         let policy = policy(&profile(&["/tmp"], &["nosuid", "nodev"]));
         let mut ctx = context(&root, &policy);
         ctx.live = true;
         let out = plan(&ctx).unwrap();
-        let dropin = out.changes.last().unwrap();
-        assert_eq!(dropin.takes_effect, Effect::AfterRemount);
-        assert!(dropin.summary.contains(LIVE_LEFT_OUT), "{}", dropin.summary);
+        let n = out.changes.len();
+        let (dropin, remount) = (&out.changes[n - 2], &out.changes[n - 1]);
+        assert_eq!(dropin.target, "/etc/systemd/system/tmp.mount.d/50-nosuid.conf");
+        assert!(!dropin.live);
+        assert_eq!(dropin.takes_effect, Effect::AfterReboot);
+        assert!(
+            dropin.summary.contains("the running mount is remounted now"),
+            "{}",
+            dropin.summary
+        );
+        assert!(remount.live);
+        assert_eq!(remount.takes_effect, Effect::Now);
+        assert_eq!(remount.target, "/tmp");
+        assert_eq!(
+            remount.action,
+            Action::Remount {
+                path: "/tmp".to_string(),
+                mount_id: 35,
+                expect: w(&["rw"]),
+                options: w(&["rw", "nosuid", "nodev"]),
+            }
+        );
+        assert_eq!(remount.diff, "mount /tmp: rw -> rw,nosuid,nodev\n");
+        for c in &out.changes {
+            assert!(!c.summary.contains("left out"), "{}", c.summary);
+            assert!(!c.summary.contains("systemctl restart"), "{}", c.summary);
+        }
         let tmp = findings_for(&out, "/tmp");
         assert_eq!(tmp.len(), 1);
         assert!(
-            tmp[0]
-                .message
-                .contains("lacks nosuid,nodev until it is remounted"),
+            tmp[0].message.contains(
+                "lacks nosuid,nodev until it is remounted; after the change to tmp.mount (drop-in /etc/systemd/system/tmp.mount.d/50-nosuid.conf), this plan remounts mount 35 (tmpfs tmpfs) with nosuid,nodev now, nothing is unmounted"
+            ),
             "{}",
             tmp[0].message
         );
+
+        // Once the drop-in is written and the mount has the flags: nothing.
+        apply_changes(&root, &out.changes[..n - 1]);
+        let info = dir.path().join("proc/self/mountinfo");
+        let text = std::fs::read_to_string(&info).unwrap();
+        std::fs::write(&info, text.replace(" /tmp rw ", " /tmp rw,nosuid,nodev ")).unwrap();
+        let again = plan(&ctx).unwrap();
+        assert!(again.changes.is_empty(), "{:#?}", again.changes);
+        assert_eq!(findings_for(&again, "/tmp")[0].status, Status::Compliant);
+    }
+
+    #[test]
+    fn live_fstab_edit_is_for_the_next_boot_and_the_remount_keeps_other_flags() {
+        let (dir, root) = empty_root();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/self")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/fstab"),
+            "tmpfs /srv/a tmpfs ro,noexec 0 0\ntmpfs /srv/b tmpfs defaults 0 0\ntmpfs /srv/c tmpfs nosuid,nodev 0 0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("proc/self/mountinfo"),
+            "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n\
+             40 22 0:40 / /srv/a ro,noexec,noatime - tmpfs tmpfs ro\n\
+             41 22 0:41 / /srv/c rw,nosuid,nodev,relatime - tmpfs tmpfs rw\n",
+        )
+        .unwrap();
+        let policy = policy(&profile(&["/srv/a", "/srv/b", "/srv/c"], &["nosuid", "nodev"]));
+        let mut ctx = context(&root, &policy);
+        ctx.live = true;
+        let out = plan(&ctx).unwrap();
+        let shown: Vec<(&str, bool, Effect)> = out
+            .changes
+            .iter()
+            .map(|c| (c.target.as_str(), c.live, c.takes_effect))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("/etc/fstab", false, Effect::AfterReboot),
+                ("/srv/a", true, Effect::Now),
+                ("/etc/fstab", false, Effect::AfterRemount),
+            ]
+        );
+        assert_eq!(
+            out.changes[1].action,
+            Action::Remount {
+                path: "/srv/a".to_string(),
+                mount_id: 40,
+                expect: w(&["ro", "noexec", "noatime"]),
+                options: w(&["ro", "nosuid", "nodev", "noexec", "noatime"]),
+            }
+        );
+        assert!(
+            out.changes[2]
+                .summary
+                .contains("takes effect when /srv/b is next mounted"),
+            "{}",
+            out.changes[2].summary
+        );
+        // Offline the same root plans the file edits only.
+        ctx.live = false;
+        let offline = plan(&ctx).unwrap();
+        assert!(offline.changes.iter().all(|c| !c.live));
+        assert_eq!(offline.changes.len(), 2);
+    }
+
+    #[test]
+    fn with_flags_adds_only_missing_per_mount_flags() {
+        assert_eq!(
+            mountinfo::with_flags(&w(&["rw", "nosuid", "nodev"]), &w(&["nosuid", "nodev"])),
+            None
+        );
+        assert_eq!(
+            mountinfo::with_flags(&w(&["rw", "relatime"]), &w(&["nodev", "nosuid", "size=1G"])),
+            Some(w(&["rw", "nosuid", "nodev", "relatime"]))
+        );
+        assert_eq!(
+            mountinfo::with_flags(&w(&["rw", "relatime", "nosymfollow"]), &w(&["noatime"])),
+            Some(w(&["rw", "noatime", "nosymfollow"]))
+        );
+        assert_eq!(mountinfo::with_flags(&w(&["rw"]), &w(&["size=1G"])), None);
     }
 
     #[test]
@@ -794,7 +1033,32 @@ mod tests {
         let mut ctx = context(&root, &policy);
         ctx.live = true;
         let out = plan(&ctx).unwrap();
-        assert!(out.changes.is_empty(), "{:#?}", out.changes);
+        // Only the top mount of /tmp is remounted; fstab is already right.
+        assert_eq!(out.changes.len(), 1, "{:#?}", out.changes);
+        let remount = &out.changes[0];
+        assert!(remount.live);
+        assert_eq!(remount.takes_effect, Effect::Now);
+        assert_eq!(
+            remount.action,
+            Action::Remount {
+                path: "/tmp".to_string(),
+                mount_id: 61,
+                expect: w(&["rw", "relatime"]),
+                options: w(&["rw", "nosuid", "relatime"]),
+            }
+        );
+        assert!(
+            remount
+                .summary
+                .contains("top of 2 stacked mounts, the covered ones are left alone"),
+            "{}",
+            remount.summary
+        );
+        assert!(
+            remount.summary.contains("nothing is unmounted"),
+            "{}",
+            remount.summary
+        );
         let tmp = findings_for(&out, "/tmp");
         assert_eq!(tmp.len(), 1, "{tmp:?}");
         assert_eq!(tmp[0].status, Status::Advisory);
@@ -807,6 +1071,10 @@ mod tests {
         assert!(m.contains("visible mount is mount 61 (tmpfs tmpfs)"), "{m}");
         assert!(
             m.contains("covers mount 30 (ext4 /dev/mapper/vg0-tmp) (hidden)"),
+            "{m}"
+        );
+        assert!(
+            m.contains("this plan remounts mount 61 (tmpfs tmpfs) with nosuid now (only the top mount"),
             "{m}"
         );
         let var_tmp = findings_for(&out, "/var/tmp");

@@ -102,6 +102,61 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<MountInfo>> {
         .collect()
 }
 
+/// The per-mount flags the kernel shows in field 6, in the order it shows
+/// them (`show_mnt_opts`); a bind remount sets exactly these. `strictatime`
+/// is the absence of the atime flags and `idmapped` cannot be set: neither
+/// is listed.
+pub const PER_MOUNT_FLAGS: [&str; 9] = [
+    "ro",
+    "rw",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "noatime",
+    "nodiratime",
+    "relatime",
+    "nosymfollow",
+];
+
+/// Whether `option` is a per-mount flag (one a remount can set).
+pub fn is_per_mount_flag(option: &str) -> bool {
+    PER_MOUNT_FLAGS.contains(&option)
+}
+
+/// The per-mount flags a mount with `current` flags gets when `wanted` are
+/// added: every current flag is kept (ro, noexec, the atime flag …) except
+/// one that a wanted flag replaces (`ro` for `rw`, one atime flag for
+/// another). Wanted options that are not per-mount flags are left to the
+/// persistent configuration. `None` when nothing is missing.
+pub fn with_flags(current: &[String], wanted: &[String]) -> Option<Vec<String>> {
+    let mut out = current.to_vec();
+    let mut changed = false;
+    for want in wanted {
+        if !is_per_mount_flag(want) || out.contains(want) {
+            continue;
+        }
+        let replaces: &[&str] = match want.as_str() {
+            "ro" | "rw" => &["ro", "rw"],
+            "noatime" | "relatime" => &["noatime", "relatime"],
+            _ => &[],
+        };
+        out.retain(|o| !replaces.contains(&o.as_str()));
+        out.push(want.clone());
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    let rank = |o: &String| {
+        PER_MOUNT_FLAGS
+            .iter()
+            .position(|f| f == o)
+            .unwrap_or(PER_MOUNT_FLAGS.len())
+    };
+    out.sort_by_key(rank);
+    Some(out)
+}
+
 /// The mounts on one mount point, the visible one first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stack<'a> {
