@@ -26,8 +26,18 @@ fn debian_tree() -> PathBuf {
     if partial.exists() {
         std::fs::remove_dir_all(&partial).unwrap();
     }
-    let out = Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
+    // In a private mount namespace: debootstrap mounts /proc and /sys in
+    // the new tree while it works, and those mounts must not show up on
+    // the machine running the tests.
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "debootstrap",
+            "--variant=minbase",
+            "bookworm",
+        ])
         .arg(&partial)
         .arg("http://deb.debian.org/debian")
         .output()
