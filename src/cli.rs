@@ -130,6 +130,19 @@ pub enum Command {
     },
     /// A rule's rationale, what it changes and what it may break.
     Explain { rule_id: String },
+    /// Review the plan change by change on a terminal, then apply the accepted ones.
+    ///
+    /// For each change: its rule, guideline item, reason, what it may break,
+    /// when it takes effect and its diff. Answers: y apply, n skip, d full
+    /// diff, e explain the rule, a apply all remaining changes of this kind,
+    /// q quit. Disruptive changes need a typed yes. Nothing is changed until
+    /// the accepted set is confirmed at the end; it is then applied with one
+    /// snapshot. Needs a terminal: without one, use `plan` and `apply --yes`.
+    Fix {
+        /// Only these kinds (suid, mount, daemon, iptables, subid, advice).
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        only: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +381,24 @@ fn run(cli: &Cli) -> Result<i32> {
             let env = load_env(global)?;
             print(&rules_text(&catalog, &env.policy, *format));
             Ok(0)
+        }
+        Command::Fix { only } => {
+            crate::prompt::require_terminal()?;
+            let env = load_env(global)?;
+            check_state_dir(&env)?;
+            let plan = make_plan(&env, global, only, false)?;
+            let session = crate::prompt::Session {
+                root: &env.root,
+                root_arg: &env.root_arg,
+                live: env.live,
+                restart_docker: false,
+                catalog: &env.catalog,
+                policy: &env.policy,
+                store: &env.store,
+                own_paths: &env.own_paths,
+                style: crate::prompt::style(global.color, global.verbose),
+            };
+            crate::prompt::fix(&session, plan)
         }
         Command::Profile {
             action: ProfileAction::Show,
@@ -843,7 +874,7 @@ fn rules_text(catalog: &Catalog, policy: &Policy, format: Format) -> String {
     out
 }
 
-fn explain_text(policy: &Policy, id: &str) -> Result<String> {
+pub(crate) fn explain_text(policy: &Policy, id: &str) -> Result<String> {
     let Some(config) = policy.rules.iter().find(|r| r.rule.id == id) else {
         return Err(Error::msg(format!("no rule `{id}` (see `dockhard rules`)")));
     };

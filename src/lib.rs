@@ -15,5 +15,6 @@ pub mod plan;
 pub mod planner;
 pub mod profile;
 pub mod progress;
+pub mod prompt;
 pub mod render;
 pub mod snapshot;
