@@ -404,7 +404,7 @@ mod tests {
     fn comments_inside_continued_lines_are_skipped() {
         let d = parse("/u", "[Service]\nExecStart=/usr/bin/dockerd -H fd:// \\\n  # note\n  ; more\n  --icc=false\nType=notify\n").unwrap();
         assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(d[0].value, "/usr/bin/dockerd -H fd://   --icc=false");
+        assert_eq!(d[0].value, "/usr/bin/dockerd -H fd://  --icc=false");
         assert_eq!(d[1].key, "Type");
     }
 
