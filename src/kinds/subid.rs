@@ -2,14 +2,21 @@
 //!
 //! userns-remap (G12) needs the remap user and group to exist and to own a
 //! range in `/etc/subuid` and `/etc/subgid`. This kind finds the remap
-//! target (the one the profile plans, or the one daemon.json has), checks
-//! the account and its ranges, and plans what is missing:
+//! target dockerd will use: with rule `daemon-userns-remap` on, the value
+//! the daemon kind leaves in daemon.json ([`remap_after_rule`]: an existing
+//! remap user is kept, else the profile's is set); with it off, the one
+//! daemon.json has. It checks the account and its ranges, and plans what
+//! is missing:
 //!
 //! - the `dockremap` system user and group for `"default"` (never any other
 //!   account: a named user that does not exist is an error finding);
 //! - a free range of `count` ids appended to each file, above
 //!   `SUB_UID_MIN`/`SUB_GID_MIN` and overlapping no existing line, numeric
-//!   owners included.
+//!   owners included, and never reaching id 4294967295 ((uid_t)-1: the
+//!   kernel refuses such an id map; existing lines that do are reported).
+//!
+//! A remap to root (`root`, `0`, `0:0`, any name of uid 0) turns user
+//! namespaces off in dockerd: reported high, and no range is allocated.
 //!
 //! Every file is only appended to; existing lines are kept byte for byte. A
 //! line that cannot be parsed fails the whole kind with `file:line`, so
@@ -102,6 +109,11 @@ pub fn parse_remap(value: &str) -> Result<RemapSpec, String> {
 enum Source {
     Profile,
     DaemonJson,
+    /// daemon.json's value, which rule daemon-userns-remap leaves in place
+    /// although the profile asks for another one.
+    KeptByRule {
+        want: String,
+    },
 }
 
 impl Source {
@@ -109,53 +121,127 @@ impl Source {
         match self {
             Source::Profile => format!("planned by rule {REMAP_RULE}"),
             Source::DaemonJson => format!("set in {DAEMON_JSON}"),
+            Source::KeptByRule { want } => format!(
+                "set in {DAEMON_JSON} and kept by rule {REMAP_RULE}, which asks for \"{want}\" but does not change an existing remap user"
+            ),
         }
     }
 }
 
-/// The userns-remap value to check, or why there is none (a
-/// not-applicable message).
-fn remap_target(ctx: &Context<'_>) -> Result<Result<(String, Source), String>> {
-    if let Some(rule) = ctx.policy.enabled(REMAP_RULE) {
-        let value = rule.params.string("remap");
-        if value.trim().is_empty() {
-            return Ok(Err(format!(
-                "rule {REMAP_RULE} plans no userns-remap (its `remap` parameter is empty); no subordinate ranges needed"
-            )));
-        }
-        return Ok(Ok((value, Source::Profile)));
+/// The `userns-remap` dockerd runs with once rule daemon-userns-remap is
+/// applied, as the daemon kind decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemapAfterRule<'a> {
+    /// daemon.json already holds this non-empty value and keeps it: the
+    /// profile's value, or another one the daemon kind leaves as is
+    /// ("changing the remap user hides existing containers again").
+    Kept(&'a str),
+    /// The daemon kind sets the profile's value.
+    Planned(&'a str),
+    /// Neither: the profile asks for nothing and daemon.json has no
+    /// (or an empty) userns-remap. User namespaces stay off.
+    Off,
+}
+
+/// The decision of the daemon kind (`rule_intents` in
+/// `src/kinds/daemon.rs`, no `--userns-remap` flag on dockerd's command
+/// line) for rule daemon-userns-remap asking for `want`, given daemon.json's
+/// current `userns-remap` string (`None`: absent or not a string, which the
+/// daemon kind overwrites). A pure function so that both kinds can share it;
+/// the daemon kind does not call it yet and must stay in step with it.
+pub fn remap_after_rule<'a>(want: &'a str, current: Option<&'a str>) -> RemapAfterRule<'a> {
+    match current {
+        Some(value) if !value.is_empty() => RemapAfterRule::Kept(value),
+        _ if !want.is_empty() => RemapAfterRule::Planned(want),
+        _ => RemapAfterRule::Off,
     }
+}
+
+/// daemon.json's `userns-remap` member, as far as it can be read.
+enum DaemonJsonRemap {
+    NoFile,
+    /// The member (`None`: not set).
+    Member(Option<serde_json::Value>),
+    /// A not-applicable message: the daemon kind reports the file.
+    Unreadable(String),
+}
+
+fn daemon_json_remap(ctx: &Context<'_>) -> Result<DaemonJsonRemap> {
     let Some(content) = ctx.root.read_optional(DAEMON_JSON)? else {
-        return Ok(Err(format!(
-            "userns-remap is not configured ({DAEMON_JSON} is absent) and rule {REMAP_RULE} is off; no subordinate ranges needed"
-        )));
+        return Ok(DaemonJsonRemap::NoFile);
     };
     let text = content.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&content);
     let json: serde_json::Value = match serde_json::from_slice(text) {
         Ok(json) => json,
         Err(e) => {
-            return Ok(Err(format!(
+            return Ok(DaemonJsonRemap::Unreadable(format!(
                 "{DAEMON_JSON} does not parse ({e}); the daemon kind reports it; subordinate ranges not checked"
             )));
         }
     };
     let Some(object) = json.as_object() else {
-        return Ok(Err(format!(
+        return Ok(DaemonJsonRemap::Unreadable(format!(
             "{DAEMON_JSON} is not a JSON object; the daemon kind reports it; subordinate ranges not checked"
         )));
     };
-    match object.get("userns-remap") {
-        None => Ok(Err(format!(
+    Ok(DaemonJsonRemap::Member(object.get("userns-remap").cloned()))
+}
+
+/// The userns-remap value to check, or why there is none (a
+/// not-applicable message).
+fn remap_target(ctx: &Context<'_>) -> Result<Result<(String, Source), String>> {
+    let daemon_json = daemon_json_remap(ctx)?;
+    if let Some(rule) = ctx.policy.enabled(REMAP_RULE) {
+        let want = rule.params.string("remap");
+        // A daemon.json the daemon kind cannot read is its error to report;
+        // the profile's value is what it would set once repaired.
+        let current = match &daemon_json {
+            DaemonJsonRemap::Member(Some(serde_json::Value::String(value))) => Some(value.as_str()),
+            _ => None,
+        };
+        return Ok(match remap_after_rule(&want, current) {
+            RemapAfterRule::Planned(value) => Ok((value.to_string(), Source::Profile)),
+            RemapAfterRule::Kept(value) if value == want => Ok((value.to_string(), Source::Profile)),
+            RemapAfterRule::Kept(value) => Ok((value.to_string(), Source::KeptByRule { want: want.clone() })),
+            RemapAfterRule::Off => Err(format!(
+                "rule {REMAP_RULE} plans no userns-remap (its `remap` parameter is empty) and {DAEMON_JSON} sets none; no subordinate ranges needed"
+            )),
+        });
+    }
+    match daemon_json {
+        DaemonJsonRemap::NoFile => Ok(Err(format!(
+            "userns-remap is not configured ({DAEMON_JSON} is absent) and rule {REMAP_RULE} is off; no subordinate ranges needed"
+        ))),
+        DaemonJsonRemap::Unreadable(why) => Ok(Err(why)),
+        DaemonJsonRemap::Member(None) => Ok(Err(format!(
             "userns-remap is not set in {DAEMON_JSON} and rule {REMAP_RULE} is off; no subordinate ranges needed"
         ))),
-        Some(serde_json::Value::String(value)) if value.trim().is_empty() => Ok(Err(format!(
-            "userns-remap is empty in {DAEMON_JSON} (disabled) and rule {REMAP_RULE} is off; no subordinate ranges needed"
-        ))),
-        Some(serde_json::Value::String(value)) => Ok(Ok((value.clone(), Source::DaemonJson))),
-        Some(other) => Ok(Err(format!(
+        DaemonJsonRemap::Member(Some(serde_json::Value::String(value))) if value.trim().is_empty() => {
+            Ok(Err(format!(
+                "userns-remap is empty in {DAEMON_JSON} (disabled) and rule {REMAP_RULE} is off; no subordinate ranges needed"
+            )))
+        }
+        DaemonJsonRemap::Member(Some(serde_json::Value::String(value))) => {
+            Ok(Ok((value, Source::DaemonJson)))
+        }
+        DaemonJsonRemap::Member(Some(other)) => Ok(Err(format!(
             "userns-remap in {DAEMON_JSON} is not a string ({other}); the daemon kind reports it; subordinate ranges not checked"
         ))),
     }
+}
+
+/// dockerd: "root cannot be remapped with itself; user namespaces are OFF".
+/// The finding for a remap that names root (or uid 0); never any range.
+fn remap_to_root(described: &str) -> Finding {
+    Finding::advisory(
+        RULE,
+        Severity::High,
+        format!(
+            "{described} names root (uid 0): dockerd turns user namespaces OFF (\"root cannot be remapped with itself\"), so container root is host root. \
+             No subordinate ranges are allocated for root; set userns-remap to \"default\" or a dedicated unprivileged user"
+        ),
+    )
+    .with_target(DAEMON_JSON)
 }
 
 /// A file that must exist to check anything, loaded and parsed.
@@ -193,16 +279,19 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
             return Ok(out);
         }
     };
+    let described = format!("userns-remap `{value}` ({})", source.describe());
     let spec = match parse_remap(&value) {
         Ok(spec) => spec,
         Err(why) => {
-            out.findings.push(Finding::error(
-                RULE,
-                format!("userns-remap `{value}` ({}): {why}", source.describe()),
-            ));
+            out.findings
+                .push(Finding::error(RULE, format!("{described}: {why}")));
             return Ok(out);
         }
     };
+    if matches!(&spec.user, IdRef::Id(0)) || matches!(&spec.user, IdRef::Name(name) if name == "root") {
+        out.findings.push(remap_to_root(&described));
+        return Ok(out);
+    }
     let count = rule.params.integer("count");
     let Some(count) = u64::try_from(count).ok().filter(|c| (1..=1 << 32).contains(c)) else {
         out.findings.push(Finding::error(
@@ -237,7 +326,6 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     let subgid_chain = FileChain::load(ctx.root, Kind::Subid, SUBGID, 0o644)?;
     let subgid = ranges::parse_subid(SUBGID, subgid_chain.content().unwrap_or_default())?;
 
-    let described = format!("userns-remap `{value}` ({})", source.describe());
     // Numeric owners without an account are ids a new account must not
     // take: it would silently inherit a stale range.
     let numeric_owners = |file: &SubidFile| -> Vec<u32> {
@@ -247,6 +335,13 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
             .collect()
     };
     let reserved = (numeric_owners(&subuid), numeric_owners(&subgid));
+    if let IdRef::Name(name) = &spec.user
+        && users.iter().any(|u| &u.name == name && u.uid == 0)
+    {
+        // Another name for uid 0 (`toor`): no ranges for host root either.
+        out.findings.push(remap_to_root(&described));
+        return Ok(out);
+    }
     let (user, group) = match resolve(&spec, &users, &groups, &defs, &reserved) {
         Ok(resolved) => resolved,
         Err(why) => {
@@ -557,9 +652,38 @@ fn plan_file(
         );
     }
 
+    for r in parsed.ranges.iter().filter(|r| r.reaches_invalid_id()) {
+        let own = belongs(r);
+        out.findings.push(
+            Finding::advisory(
+                RULE,
+                if own { Severity::High } else { Severity::Medium },
+                format!(
+                    "{path}:{}: range {}:{}:{} ends at {}, past the last usable id {}: 4294967295 is (uid_t)-1 and the kernel refuses an id map that reaches it{}; left unchanged",
+                    r.line,
+                    r.owner,
+                    r.start,
+                    r.count,
+                    r.end() - 1,
+                    ranges::LAST_USABLE_ID,
+                    if own {
+                        ", so dockerd cannot map container ids with it: shorten it by hand"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+            .with_target(path),
+        );
+    }
+
     let mine = parsed.ranges_of(&account.name, account.id);
     let mut appended = false;
-    let final_range = if let Some(big) = mine.iter().find(|r| r.count >= count) {
+    let final_range = if mine.iter().any(|r| r.reaches_invalid_id()) {
+        // Reported above; another range would not help while this one is
+        // in the file (dockerd maps them all).
+        None
+    } else if let Some(big) = mine.iter().find(|r| r.count >= count) {
         out.findings.push(
             Finding::compliant(
                 RULE,
@@ -595,7 +719,9 @@ fn plan_file(
                         RULE,
                         format!(
                             "{path}: no free range of {count} ids between {} and {} for {}",
-                            file.min, file.max, account.name
+                            file.min,
+                            file.max.min(ranges::LAST_USABLE_ID),
+                            account.name
                         ),
                     )
                     .with_target(path),
@@ -782,7 +908,9 @@ mod tests {
 
     #[test]
     fn c17_user_and_group_parts_are_looked_up_separately() {
-        let (_dir, root) = fixture_root(&case_dir("C17-subid-numeric-owner").join("input"));
+        let (dir, root) = fixture_root(&case_dir("C17-subid-numeric-owner").join("input"));
+        // No userns-remap in daemon.json, so that the profile's value is set.
+        write(&dir, "etc/docker/daemon.json", b"{}\n");
         // subgid is looked up by the group part: bob's gid 1002 has the
         // numeric-owner line `1002:165536:65536`.
         let out = run(&root, "[rules.daemon-userns-remap]\nremap = \"20001:1002\"\n").unwrap();
@@ -1069,7 +1197,8 @@ mod tests {
 
     #[test]
     fn a_missing_named_user_is_an_error_not_created() {
-        let (_dir, root) = fresh_root(true);
+        let (dir, root) = fresh_root(true);
+        write(&dir, "etc/docker/daemon.json", b"{}\n");
         for value in ["carol", "4242", "alice:nogroup", "alice:4242"] {
             let profile = format!("[rules.daemon-userns-remap]\nremap = \"{value}\"\n");
             let out = run(&root, &profile).unwrap();
@@ -1082,6 +1211,127 @@ mod tests {
                 out.findings
             );
         }
+    }
+
+    #[test]
+    fn the_remap_user_is_the_one_the_daemon_rule_leaves_in_daemon_json() {
+        use RemapAfterRule::{Kept, Off, Planned};
+        assert_eq!(remap_after_rule("default", None), Planned("default"));
+        assert_eq!(remap_after_rule("default", Some("")), Planned("default"));
+        assert_eq!(remap_after_rule("default", Some("default")), Kept("default"));
+        assert_eq!(remap_after_rule("default", Some("20001")), Kept("20001"));
+        assert_eq!(remap_after_rule("", Some("20001")), Kept("20001"));
+        assert_eq!(remap_after_rule("", Some("")), Off);
+        assert_eq!(remap_after_rule("", None), Off);
+
+        // C17: daemon.json remaps to 20001, the built-in profile asks for
+        // "default": dockerd keeps 20001, whose ranges are checked.
+        let (dir, root) = fixture_root(&case_dir("C17-subid-numeric-owner").join("input"));
+        let out = run(&root, "").unwrap();
+        assert!(out.changes.is_empty(), "{:#?}", out.changes);
+        assert!(
+            has(&out, Status::Compliant, "20001 has subuid range 231072:65536"),
+            "{:#?}",
+            out.findings
+        );
+        // Without a range, one is planned for 20001, never for dockremap.
+        write(&dir, "etc/subuid", b"");
+        let out = run(&root, "").unwrap();
+        let summaries: Vec<&str> = out.changes.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(summaries, vec!["add range 20001:100000:65536 to /etc/subuid"]);
+        // An empty remap parameter: daemon.json's value still counts.
+        let out = run(&root, "[rules.daemon-userns-remap]\nremap = \"\"\n").unwrap();
+        assert_eq!(out.changes.len(), 1, "{:#?}", out.changes);
+    }
+
+    #[test]
+    fn remap_to_root_is_off_and_gets_no_ranges() {
+        let (dir, root) = fresh_root(false);
+        write(
+            &dir,
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\n",
+        );
+        for (value, profile) in [
+            ("root", FROM_DAEMON_JSON),
+            ("0", FROM_DAEMON_JSON),
+            ("0:0", ""),
+            ("root:root", ""),
+            ("toor", FROM_DAEMON_JSON),
+        ] {
+            write(
+                &dir,
+                "etc/docker/daemon.json",
+                format!("{{\"userns-remap\": \"{value}\"}}\n").as_bytes(),
+            );
+            let out = run(&root, profile).unwrap();
+            assert!(out.changes.is_empty(), "{value}: {:#?}", out.changes);
+            let off = out
+                .findings
+                .iter()
+                .find(|f| f.message.contains("turns user namespaces OFF"))
+                .unwrap_or_else(|| panic!("{value}: {:#?}", out.findings));
+            assert_eq!((off.status, off.severity), (Status::Advisory, Severity::High));
+        }
+    }
+
+    #[test]
+    fn ranges_reaching_uid_minus_one_are_reported_and_never_allocated() {
+        let (dir, root) = fresh_root(false);
+        write(
+            &dir,
+            "etc/login.defs",
+            b"SUB_UID_MIN 4294901760\nSUB_UID_MAX 4294967295\n",
+        );
+        let out = run(&root, "").unwrap();
+        assert!(
+            out.changes.iter().all(|c| c.target != "/etc/subuid"),
+            "{:#?}",
+            out.changes
+        );
+        assert!(
+            has(
+                &out,
+                Status::Error,
+                "no free range of 65536 ids between 4294901760 and 4294967294"
+            ),
+            "{:#?}",
+            out.findings
+        );
+        write(
+            &dir,
+            "etc/login.defs",
+            b"SUB_UID_MIN 4294901759\nSUB_UID_MAX 4294967295\n",
+        );
+        let out = run(&root, "").unwrap();
+        assert!(out.changes.iter().any(|c| {
+            c.summary
+                .starts_with("add range dockremap:4294901759:65536 to /etc/subuid")
+        }));
+
+        write(&dir, "etc/login.defs", b"");
+        write(&dir, "etc/subuid", b"alice:4294901760:65536\n");
+        write(&dir, "etc/subgid", b"dockremap:4294967295:1\n");
+        let out = run(&root, "").unwrap();
+        let reach: Vec<&Finding> = out
+            .findings
+            .iter()
+            .filter(|f| f.message.contains("4294967295 is (uid_t)-1"))
+            .collect();
+        assert_eq!(reach.len(), 2, "{reach:#?}");
+        assert!(
+            reach[0]
+                .message
+                .starts_with("/etc/subuid:1: range alice:4294901760:65536 ends at 4294967295")
+        );
+        assert_eq!(reach[0].severity, Severity::Medium);
+        assert_eq!(reach[1].severity, Severity::High, "dockremap's own range");
+        assert!(
+            out.changes.iter().all(|c| c.target != "/etc/subgid"),
+            "{:#?}",
+            out.changes
+        );
+        assert!(out.changes.iter().any(|c| c.target == "/etc/subuid"));
     }
 
     #[test]

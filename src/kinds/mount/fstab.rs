@@ -9,7 +9,8 @@
 //! octal escapes in fs_spec and fs_file are decoded for matching only (the
 //! file keeps them), and the quotes of `UUID="…"` are taken off for
 //! resolving the device (the file keeps them too). A line with 1 to 3 or
-//! more than 6 fields, or a non-numeric freq/passno, is an error naming
+//! more than 6 fields, a non-numeric freq/passno, or a NUL byte anywhere in
+//! the line (libmount stops reading a line at a NUL), is an error naming
 //! `/etc/fstab:LINE`: the caller then writes nothing.
 
 use super::decode_octal;
@@ -110,6 +111,16 @@ pub fn normalize(path: &str) -> String {
 }
 
 fn parse_line(file: &str, number: usize, raw: &[u8]) -> Result<Option<Entry>> {
+    // libmount reads each line as a C string: a NUL ends the line there, so
+    // whatever follows (an option dockhard appends, too) is never seen.
+    if let Some(at) = raw.iter().position(|&b| b == 0) {
+        return Err(Error::at(
+            file,
+            number,
+            Some(at + 1),
+            "NUL byte in the line; mount reads the line only up to it, so it cannot be edited safely",
+        ));
+    }
     let spans = field_spans(raw);
     let Some(first) = spans.first() else {
         return Ok(None);
@@ -396,6 +407,18 @@ mod tests {
         let www = entry(&f, f.find("/var/www")[0]);
         assert_eq!((www.fstype.as_str(), www.options.as_str()), ("none", "bind"));
         assert_eq!(f.to_bytes(), input);
+    }
+
+    #[test]
+    fn nul_byte_is_an_error_with_line_and_column() {
+        for text in [
+            &b"/dev/sda1 / ext4 defaults 0 1\n/dev/sdb1 /home ext4 rw\0junk 0 2\n"[..],
+            b"/dev/sda1 / ext4 defaults 0 1\n# a comment\0 with a NUL\n",
+        ] {
+            let err = Fstab::parse(PATH, text).unwrap_err();
+            assert!(err.message().starts_with("/etc/fstab:2:"), "{err}");
+            assert!(err.message().contains("NUL"), "{err}");
+        }
     }
 
     #[test]

@@ -1,24 +1,56 @@
-//! Strict readers for the account databases the `subid` kind needs:
+//! Readers for the account databases the `subid` kind needs:
 //! `/etc/passwd`, `/etc/group`, `/etc/shadow`, `/etc/gshadow` and the few
 //! `/etc/login.defs` keys about uid/gid allocation.
 //!
-//! The readers only look; they never rewrite a line. Edits append whole
+//! Names and ids are read strictly (a bad one fails with `file:line`);
+//! fields the kind does not need (GECOS, home, shell, passwords, members,
+//! comments, other login.defs keys) may hold any bytes, e.g. Latin-1. The
+//! readers only look; they never rewrite a line. Edits append whole
 //! lines (see [`append_line`]), so every existing byte is kept.
 
 use crate::error::{Error, Result};
 
-/// One line of a text file, without its line end.
+/// One line of a text file, without its line end, as bytes: fields the
+/// kind does not need (GECOS, home, shell, comments) may be in any
+/// encoding (Latin-1 is common), so only what is read is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
     /// 1-based line number.
     pub number: usize,
-    pub text: &'a str,
+    pub raw: &'a [u8],
     /// Whether the line ends with `\n` (only the last line may not).
     pub has_newline: bool,
 }
 
-/// Splits a file into lines; invalid UTF-8 is an error naming the line.
-pub fn split_lines<'a>(file: &str, content: &'a [u8]) -> Result<Vec<Line<'a>>> {
+impl<'a> Line<'a> {
+    /// The whole line as text; invalid UTF-8 is an error naming the line
+    /// and column. For lines whose every field is read.
+    pub fn text(&self, file: &str) -> Result<&'a str> {
+        utf8_at(file, self.number, 0, self.raw)
+    }
+
+    /// Whether the line carries no entry: blank, or a `#` comment.
+    pub fn is_blank_or_comment(&self) -> bool {
+        let t = self.raw.trim_ascii();
+        t.is_empty() || t.starts_with(b"#")
+    }
+}
+
+/// `bytes` (found at byte `offset` of line `number`) as UTF-8, or an error
+/// naming the column of the first bad byte.
+fn utf8_at<'a>(file: &str, number: usize, offset: usize, bytes: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        Error::at(
+            file,
+            number,
+            Some(offset + e.valid_up_to() + 1),
+            "not valid UTF-8",
+        )
+    })
+}
+
+/// Splits a file into lines (any bytes; see [`Line::text`]).
+pub fn split_lines(content: &[u8]) -> Vec<Line<'_>> {
     let mut lines = Vec::new();
     let mut rest = content;
     let mut number = 0;
@@ -28,16 +60,14 @@ pub fn split_lines<'a>(file: &str, content: &'a [u8]) -> Result<Vec<Line<'a>>> {
             Some(i) => (&rest[..i], true, &rest[i + 1..]),
             None => (rest, false, &rest[rest.len()..]),
         };
-        let text = std::str::from_utf8(raw)
-            .map_err(|e| Error::at(file, number, Some(e.valid_up_to() + 1), "not valid UTF-8"))?;
         lines.push(Line {
             number,
-            text,
+            raw,
             has_newline,
         });
         rest = next;
     }
-    Ok(lines)
+    lines
 }
 
 /// `content` with `line` appended: a missing final newline is added first,
@@ -52,46 +82,49 @@ pub fn append_line(content: Option<&[u8]>, line: &str) -> Vec<u8> {
     out
 }
 
-/// Whether a line carries no entry: blank, or a `#` comment.
-fn is_blank_or_comment(text: &str) -> bool {
-    let t = text.trim();
-    t.is_empty() || t.starts_with('#')
-}
-
 /// NIS compat entries (`+name`, `-name`, `+@netgroup`, `+`) in passwd/group
 /// files: valid, but they name no local account.
-fn is_nis_compat(text: &str) -> bool {
-    text.starts_with('+') || text.starts_with('-')
+fn is_nis_compat(line: &Line<'_>) -> bool {
+    line.raw.starts_with(b"+") || line.raw.starts_with(b"-")
 }
 
-/// Splits an entry line into exactly `count` colon-separated fields.
-fn fields<'a>(file: &str, line: &Line<'a>, count: usize, layout: &str) -> Result<Vec<&'a str>> {
-    let fields: Vec<&str> = line.text.split(':').collect();
-    if fields.len() != count {
+/// An entry line split into exactly `count` colon-separated fields: the
+/// name (checked: UTF-8, not empty, no white space) and the raw fields,
+/// name included.
+struct Fields<'a> {
+    name: &'a str,
+    raw: Vec<&'a [u8]>,
+}
+
+fn fields<'a>(file: &str, line: &Line<'a>, count: usize, layout: &str) -> Result<Fields<'a>> {
+    let raw: Vec<&[u8]> = line.raw.split(|&b| b == b':').collect();
+    if raw.len() != count {
         return Err(Error::at(
             file,
             line.number,
             None,
             format!(
                 "expected {count} colon-separated fields ({layout}), found {}",
-                fields.len()
+                raw.len()
             ),
         ));
     }
-    if fields[0].is_empty() {
+    let name = utf8_at(file, line.number, 0, raw[0])?;
+    if name.is_empty() {
         return Err(Error::at(file, line.number, Some(1), "empty name"));
     }
-    if fields[0].chars().any(char::is_whitespace) {
+    if name.chars().any(char::is_whitespace) {
         return Err(Error::at(file, line.number, Some(1), "name contains white space"));
     }
-    Ok(fields)
+    Ok(Fields { name, raw })
 }
 
-/// A decimal id (uid or gid) in field `index` of `fields`.
-fn id_field(file: &str, line: &Line<'_>, fields: &[&str], index: usize, what: &str) -> Result<u32> {
-    let column = fields[..index].iter().map(|f| f.len() + 1).sum::<usize>() + 1;
-    let text = fields[index];
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+/// A decimal id (uid or gid) in field `index`.
+fn id_field(file: &str, line: &Line<'_>, fields: &Fields<'_>, index: usize, what: &str) -> Result<u32> {
+    let column = fields.raw[..index].iter().map(|f| f.len() + 1).sum::<usize>() + 1;
+    let raw = fields.raw[index];
+    let text = String::from_utf8_lossy(raw);
+    if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {
         return Err(Error::at(
             file,
             line.number,
@@ -129,13 +162,13 @@ pub struct Group {
 /// `/etc/passwd`: `name:password:uid:gid:gecos:home:shell`.
 pub fn parse_passwd(file: &str, content: &[u8]) -> Result<Vec<User>> {
     let mut users = Vec::new();
-    for line in split_lines(file, content)? {
-        if is_blank_or_comment(line.text) || is_nis_compat(line.text) {
+    for line in split_lines(content) {
+        if line.is_blank_or_comment() || is_nis_compat(&line) {
             continue;
         }
         let f = fields(file, &line, 7, "name:password:uid:gid:gecos:home:shell")?;
         users.push(User {
-            name: f[0].to_string(),
+            name: f.name.to_string(),
             uid: id_field(file, &line, &f, 2, "uid")?,
             gid: id_field(file, &line, &f, 3, "gid")?,
             line: line.number,
@@ -147,13 +180,13 @@ pub fn parse_passwd(file: &str, content: &[u8]) -> Result<Vec<User>> {
 /// `/etc/group`: `name:password:gid:members`.
 pub fn parse_group(file: &str, content: &[u8]) -> Result<Vec<Group>> {
     let mut groups = Vec::new();
-    for line in split_lines(file, content)? {
-        if is_blank_or_comment(line.text) || is_nis_compat(line.text) {
+    for line in split_lines(content) {
+        if line.is_blank_or_comment() || is_nis_compat(&line) {
             continue;
         }
         let f = fields(file, &line, 4, "name:password:gid:members")?;
         groups.push(Group {
-            name: f[0].to_string(),
+            name: f.name.to_string(),
             gid: id_field(file, &line, &f, 2, "gid")?,
             line: line.number,
         });
@@ -178,11 +211,11 @@ pub fn parse_gshadow_names(file: &str, content: &[u8]) -> Result<Vec<String>> {
 
 fn names_with_fields(file: &str, content: &[u8], count: usize, layout: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for line in split_lines(file, content)? {
-        if is_blank_or_comment(line.text) || is_nis_compat(line.text) {
+    for line in split_lines(content) {
+        if line.is_blank_or_comment() || is_nis_compat(&line) {
             continue;
         }
-        names.push(fields(file, &line, count, layout)?[0].to_string());
+        names.push(fields(file, &line, count, layout)?.name.to_string());
     }
     Ok(names)
 }
@@ -236,17 +269,43 @@ fn parse_c_ulong(text: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
+/// The `/etc/login.defs` keys [`parse_login_defs`] reads.
+const KEYS: [&str; 10] = [
+    "SUB_UID_MIN",
+    "SUB_UID_MAX",
+    "SUB_UID_COUNT",
+    "SUB_GID_MIN",
+    "SUB_GID_MAX",
+    "SUB_GID_COUNT",
+    "SYS_UID_MIN",
+    "SYS_UID_MAX",
+    "SYS_GID_MIN",
+    "SYS_GID_MAX",
+];
+
 /// `/etc/login.defs`: `KEY value` lines and `#` comments. Only the keys in
 /// [`LoginDefs`] are checked; a later line overrides an earlier one, as in
 /// shadow. Ranges must be well-formed (min ≤ max, ids fit 32 bits).
 pub fn parse_login_defs(file: &str, content: &[u8]) -> Result<LoginDefs> {
     let mut defs = LoginDefs::default();
     let mut last_line = [0usize; 10];
-    for line in split_lines(file, content)? {
-        if is_blank_or_comment(line.text) {
+    for line in split_lines(content) {
+        if line.is_blank_or_comment() {
             continue;
         }
-        let mut words = line.text.split_whitespace();
+        // Only the lines of the keys below must be text: other settings and
+        // comments may be in any encoding.
+        let key = line
+            .raw
+            .trim_ascii_start()
+            .split(u8::is_ascii_whitespace)
+            .next()
+            .unwrap_or_default();
+        if !KEYS.iter().any(|k| k.as_bytes() == key) {
+            continue;
+        }
+        let text = line.text(file)?;
+        let mut words = text.split_whitespace();
         let key = words.next().unwrap_or_default();
         let (slot, index) = match key {
             "SUB_UID_MIN" => (&mut defs.sub_uid_min, 0),
@@ -288,7 +347,7 @@ pub fn parse_login_defs(file: &str, content: &[u8]) -> Result<LoginDefs> {
                     None,
                     format!(
                         "{key} needs one number (up to 4294967295), found `{}`",
-                        line.text.trim()
+                        text.trim()
                     ),
                 ));
             }
@@ -353,20 +412,50 @@ mod tests {
 
     #[test]
     fn split_lines_tracks_numbers_and_final_newline() {
-        let lines = split_lines("/f", b"a\n\nb").unwrap();
+        let lines = split_lines(b"a\n\nb");
         assert_eq!(lines.len(), 3);
         assert_eq!(
-            (lines[0].number, lines[0].text, lines[0].has_newline),
-            (1, "a", true)
+            (lines[0].number, lines[0].raw, lines[0].has_newline),
+            (1, &b"a"[..], true)
         );
-        assert_eq!((lines[1].number, lines[1].text), (2, ""));
+        assert_eq!((lines[1].number, lines[1].raw), (2, &b""[..]));
         assert_eq!(
-            (lines[2].number, lines[2].text, lines[2].has_newline),
-            (3, "b", false)
+            (lines[2].number, lines[2].raw, lines[2].has_newline),
+            (3, &b"b"[..], false)
         );
-        assert!(split_lines("/f", b"").unwrap().is_empty());
-        let err = split_lines("/f", b"ok\nbad\xff\n").unwrap_err();
+        assert!(split_lines(b"").is_empty());
+        let lines = split_lines(b"ok\nbad\xff\n");
+        assert_eq!(lines[1].raw, b"bad\xff");
+        let err = lines[1].text("/f").unwrap_err();
         assert_eq!(err.message(), "/f:2:4: not valid UTF-8");
+    }
+
+    #[test]
+    fn bytes_in_unread_fields_are_kept_names_and_ids_stay_strict() {
+        let text =
+            b"root:x:0:0:root:/root:/bin/bash\njose:x:1002:1002:Jos\xe9 Garc\xeda:/home/jos\xe9:/bin/sh\n";
+        let users = parse_passwd("/etc/passwd", text).unwrap();
+        assert_eq!(
+            (users[1].name.as_str(), users[1].uid, users[1].line),
+            ("jose", 1002, 2)
+        );
+        let err = parse_passwd("/etc/passwd", b"jos\xe9:x:1002:1002::/:/bin/sh\n").unwrap_err();
+        assert_eq!(err.message(), "/etc/passwd:1:4: not valid UTF-8");
+        let err = parse_passwd("/etc/passwd", b"jose:x:10\xe902:1002::/:/bin/sh\n").unwrap_err();
+        assert!(err.message().starts_with("/etc/passwd:1:8: uid `10"), "{err}");
+        let groups = parse_group("/etc/group", b"# gr\xfcppe\ndocker:x:999:j\xf6rg\n").unwrap();
+        assert_eq!((groups[0].name.as_str(), groups[0].gid), ("docker", 999));
+        let names = parse_shadow_names("/etc/shadow", b"jose:$6$\xe9:19000:0:99999:7:::\n").unwrap();
+        assert_eq!(names, vec!["jose"]);
+
+        let defs = parse_login_defs(
+            "/etc/login.defs",
+            b"# Gr\xfc\xdfe\nMOTD_FILE /etc/motd-\xe9\nSUB_UID_MIN 200000\n",
+        )
+        .unwrap();
+        assert_eq!(defs.sub_uid_min, 200_000);
+        let err = parse_login_defs("/etc/login.defs", b"\nSUB_UID_MIN 2000\xe9\n").unwrap_err();
+        assert_eq!(err.message(), "/etc/login.defs:2:17: not valid UTF-8");
     }
 
     #[test]

@@ -15,10 +15,21 @@ pub struct Range {
     pub line: usize,
 }
 
+/// The largest id a subordinate range may reach: 4294967295 is
+/// `(uid_t)-1`, and the kernel refuses an id-map extent whose end wraps
+/// past 2^32 (`lower_first + count <= lower_first` in u32).
+pub const LAST_USABLE_ID: u64 = u32::MAX as u64 - 1;
+
 impl Range {
     /// One past the last id of the range.
     pub fn end(&self) -> u64 {
         self.start + self.count
+    }
+
+    /// Whether the range includes id 4294967295 (see [`LAST_USABLE_ID`]):
+    /// an id map built from it is refused.
+    pub fn reaches_invalid_id(&self) -> bool {
+        self.count > 0 && self.end() > LAST_USABLE_ID + 1
     }
 
     pub fn overlaps(&self, start: u64, count: u64) -> bool {
@@ -69,13 +80,14 @@ impl SubidFile {
 /// tolerated (and reported as a quirk), as is a missing final newline.
 pub fn parse_subid(file: &str, content: &[u8]) -> Result<SubidFile> {
     let mut parsed = SubidFile::default();
-    let lines = split_lines(file, content)?;
+    let lines = split_lines(content);
     for line in &lines {
-        let trimmed = line.text.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        if line.is_blank_or_comment() {
             continue;
         }
-        if line.text.starts_with(char::is_whitespace) {
+        // Every field of an entry is read: the whole line must be text.
+        let text = line.text(file)?;
+        if text.starts_with(char::is_whitespace) {
             return Err(Error::at(
                 file,
                 line.number,
@@ -83,8 +95,8 @@ pub fn parse_subid(file: &str, content: &[u8]) -> Result<SubidFile> {
                 "entry starts with white space",
             ));
         }
-        let body = line.text.trim_end();
-        if body.len() != line.text.len() {
+        let body = text.trim_end();
+        if body.len() != text.len() {
             parsed
                 .quirks
                 .push(Quirk::TrailingWhitespace { line: line.number });
@@ -163,11 +175,13 @@ pub fn parse_subid(file: &str, content: &[u8]) -> Result<SubidFile> {
 }
 
 /// The first start `s ≥ min` such that `s..s+count` overlaps none of
-/// `ranges` and its last id is at most `max`. `None` if none fits.
+/// `ranges` and its last id is at most `max` (and never above
+/// [`LAST_USABLE_ID`], whatever `max` says). `None` if none fits.
 pub fn first_free_start(ranges: &[Range], min: u64, max: u64, count: u64) -> Option<u64> {
     if count == 0 {
         return None;
     }
+    let max = max.min(LAST_USABLE_ID);
     let mut taken: Vec<(u64, u64)> = ranges
         .iter()
         .filter(|r| r.count > 0)
@@ -331,6 +345,13 @@ mod tests {
         assert_eq!(first_free_start(&[], 100000, 165535, 65536), Some(100000));
         assert_eq!(first_free_start(&[], 100000, 165534, 65536), None);
         assert_eq!(first_free_start(&[], 100000, 600100000, 0), None);
+        // Never up to 4294967295 ((uid_t)-1), even when max allows it.
+        let top = u64::from(u32::MAX);
+        assert_eq!(first_free_start(&[], top - 65535, top, 65536), None);
+        assert_eq!(first_free_start(&[], top - 65536, top, 65536), Some(top - 65536));
+        assert!(range("a", top - 65535, 65536).reaches_invalid_id());
+        assert!(!range("a", top - 65536, 65536).reaches_invalid_id());
+        assert!(!range("a", top, 0).reaches_invalid_id());
     }
 
     #[test]
