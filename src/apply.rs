@@ -313,15 +313,18 @@ pub fn describe_action(root: &HostRoot, action: &Action) -> String {
     }
 }
 
-/// The running firewall's tagged rules before and after, in `iptables -S`
-/// form: `-` lines go, `+` lines come.
+/// The running firewall's tagged rules before and after, as
+/// `iptables-save` lines (`-A CHAIN ARGS`, `-t TABLE` outside filter): `-`
+/// lines go, `+` lines come, each chain's rules in their order at its top.
 pub fn rules_diff(backend: &str, before: &[String], after: &[String]) -> String {
+    use crate::host::live::firewall::normalize;
+    let has = |list: &[String], rule: &String| list.iter().any(|r| normalize(r) == normalize(rule));
     let mut out = format!("# {backend} (running firewall)\n");
-    for rule in before.iter().filter(|r| !after.contains(r)) {
+    for rule in before.iter().filter(|r| !has(after, r)) {
         out.push_str(&format!("-{}\n", rule_line(rule)));
     }
     for rule in after {
-        let sign = if before.contains(rule) { ' ' } else { '+' };
+        let sign = if has(before, rule) { ' ' } else { '+' };
         out.push_str(&format!("{sign}{}\n", rule_line(rule)));
     }
     out
@@ -329,7 +332,8 @@ pub fn rules_diff(backend: &str, before: &[String], after: &[String]) -> String 
 
 fn rule_line(rule: &str) -> String {
     match rule.split_once(' ') {
-        Some((table, rest)) => format!("-t {table} -I {rest}"),
+        Some(("filter", rest)) => format!("-A {rest}"),
+        Some((table, rest)) => format!("-t {table} -A {rest}"),
         None => rule.to_string(),
     }
 }

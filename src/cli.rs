@@ -519,7 +519,16 @@ fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
                 change.id, change.target
             )));
         }
-        if !path.starts_with('/') || crate::host::relative(&path).is_err() || path == "/" {
+        if let crate::plan::Action::FirewallRules { backend, .. } = &change.action {
+            if path != format!("iptables:{backend}")
+                || !crate::host::live::firewall::BACKENDS.contains(&backend.as_str())
+            {
+                return Err(Error::msg(format!(
+                    "{shown}: change {}: `{path}` is not a firewall back end (iptables:iptables or iptables:iptables-legacy)",
+                    change.id
+                )));
+            }
+        } else if !path.starts_with('/') || crate::host::relative(&path).is_err() || path == "/" {
             return Err(Error::msg(format!(
                 "{shown}: change {}: `{path}` is not a normalised absolute path",
                 change.id

@@ -108,7 +108,9 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
                     .to_string(),
             );
         }
-        if changes.iter().any(|c| c.kind == Kind::Iptables) {
+        if changes.iter().any(|c| c.kind == Kind::Iptables)
+            && !changes.iter().any(|c| c.kind == Kind::Iptables && c.live)
+        {
             live_steps_left_out.push(
                 "loading the rules into the running firewall (they are loaded at the next boot)".to_string(),
             );

@@ -2,12 +2,12 @@
 //!
 //! Rules for the docker bridge (guideline G2): REJECT rules in Docker's
 //! `DOCKER-USER` chain and in `INPUT`, each tagged with
-//! `-m comment --comment "dockhard:<rule id>"`. This part plans the
-//! persistent side only — a rules file, a loader script, a systemd unit and
-//! a docker.service drop-in (see [`files`]) — so the rules load when
-//! docker.service starts; loading them into the running kernel is a live
-//! step for a later version, which can reuse [`rules::generate`],
-//! [`choose_backend`] and [`commands_for`].
+//! `-m comment --comment "dockhard:<rule id>"`. The persistent side — a
+//! rules file, a loader script, a systemd unit and a docker.service drop-in
+//! (see [`files`]) — makes the rules load whenever docker.service starts.
+//! On the live host one more change, a live step, puts the same rules into
+//! the running firewall now, in the back end holding Docker's chains (see
+//! [`live_rules`]); it is planned only when the tagged rules there differ.
 //!
 //! Inspection reads `iptables-save` and `iptables-legacy-save` output on the
 //! live host (read-only) and analyses it with [`inspect_saved`]: rules split
@@ -190,10 +190,11 @@ impl fmt::Display for Command {
 pub struct ChainState {
     pub backend: Backend,
     pub docker_user_exists: bool,
-    /// FORWARD's first rule is `-j DOCKER-USER`.
+    /// FORWARD's first rule, not counting dockhard's own, is Docker's
+    /// `-j DOCKER-USER`.
     pub forward_jump_first: bool,
-    /// FORWARD has a `-j DOCKER-USER` rule somewhere.
-    pub forward_jump_anywhere: bool,
+    /// The comment that marks dockhard's rules.
+    pub tag: String,
     /// Rules carrying the tag: (table, chain, 1-based rule number).
     pub tagged: Vec<(String, String, usize)>,
 }
@@ -204,7 +205,11 @@ impl ChainState {
     pub fn from_save(backend: Backend, save: Option<&SaveFile>, tag: &str) -> ChainState {
         let filter = save.and_then(|s| s.table("filter"));
         let forward: Vec<_> = filter
-            .map(|t| t.rules_of("FORWARD").collect())
+            .map(|t| {
+                t.rules_of("FORWARD")
+                    .filter(|r| r.comment() != Some(tag))
+                    .collect()
+            })
             .unwrap_or_default();
         let is_jump = |r: &&save::SavedRule| r.args == ["-j", "DOCKER-USER"];
         let mut tagged = Vec::new();
@@ -222,7 +227,7 @@ impl ChainState {
             backend,
             docker_user_exists: filter.is_some_and(|t| t.chain("DOCKER-USER").is_some()),
             forward_jump_first: forward.first().is_some_and(is_jump),
-            forward_jump_anywhere: forward.iter().any(is_jump),
+            tag: tag.to_string(),
             tagged,
         }
     }
@@ -230,10 +235,12 @@ impl ChainState {
 
 /// The commands that bring the running firewall of `state` to hold `rules`
 /// at the top of their chains, as the loader script does: delete the tagged
-/// rules (highest number first), make DOCKER-USER exist and be FORWARD's
-/// first jump, insert each rule at position k of its chain. A DOCKER-USER
-/// that exists gets its jump even with no rules to add: its rules are inert
-/// without it.
+/// rules (highest number first), make DOCKER-USER exist, and unless
+/// Docker's own jump is FORWARD's first rule add a tagged jump at FORWARD
+/// position 1, then insert each rule at position k of its chain. A
+/// DOCKER-USER that exists gets its jump even with no rules to add: its
+/// rules are inert without it. Docker's own rules are never deleted or
+/// moved; the live step ([`live_rules`]) leaves the same rules.
 pub fn commands_for(state: &ChainState, rules: &[ChainRule]) -> Vec<Command> {
     let cmd = |table: &str, args: &[&str]| {
         let mut words = vec![state.backend.command().to_string()];
@@ -256,10 +263,20 @@ pub fn commands_for(state: &ChainState, rules: &[ChainRule]) -> Vec<Command> {
         out.push(cmd("filter", &["-N", "DOCKER-USER"]));
     }
     if (uses_docker_user || state.docker_user_exists) && !state.forward_jump_first {
-        if state.forward_jump_anywhere {
-            out.push(cmd("filter", &["-D", "FORWARD", "-j", "DOCKER-USER"]));
-        }
-        out.push(cmd("filter", &["-I", "FORWARD", "1", "-j", "DOCKER-USER"]));
+        out.push(cmd(
+            "filter",
+            &[
+                "-I",
+                "FORWARD",
+                "1",
+                "-m",
+                "comment",
+                "--comment",
+                &state.tag,
+                "-j",
+                "DOCKER-USER",
+            ],
+        ));
     }
     let mut positions: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
     for rule in rules {
@@ -344,7 +361,8 @@ pub fn inspect_saved(
         if !user.reachable {
             let mut message = format!(
                 "DOCKER-USER is not referenced from FORWARD: its {} rules are inert ({} DROP/REJECT rules have no effect). \
-                 Fix: `{}` (position 1, before Docker's own jumps); dockhard's loader does this at every docker start.",
+                 Fix: `{}` (position 1, before Docker's own jumps); dockhard adds such a jump, tagged, now (live apply) \
+                 and at every docker start (its loader).",
                 user.inert_rules(),
                 user.dropping_rules,
                 Command(vec![
@@ -378,7 +396,7 @@ pub fn inspect_saved(
                     Severity::Medium,
                     format!(
                         "FORWARD jumps to DOCKER-USER only in rule {}: the {pos} rules before it decide first; \
-                         the loader moves the jump to position 1",
+                         dockhard adds a tagged jump at position 1",
                         pos + 1
                     ),
                 )
@@ -536,7 +554,7 @@ fn loaded_finding(rule_id: &str, target: &str, chosen: Option<&SaveFile>, expect
             Severity::Medium,
             format!(
                 "the running firewall does not hold dockhard's rules as planned ({present} tagged rules found, {} wanted \
-                 at the top of their chains); this version does not load them live: they load when docker.service \
+                 at the top of their chains); a live apply loads them now, else they load when docker.service \
                  next starts, or run {}",
                 expected.len(),
                 files::SCRIPT_PATH
@@ -685,10 +703,13 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
             .with_target(DAEMON_JSON),
         );
     }
+    let mut live_firewall = false;
     if ctx.live {
+        let default_probe = run_save(Backend::Default.save_command());
+        live_firewall = default_probe != Probe::Missing;
         out.findings.extend(inspect_probes(
             rule_id,
-            run_save(Backend::Default.save_command()),
+            default_probe,
             run_save(Backend::Legacy.save_command()),
             &daemon,
             nft_ref,
@@ -709,6 +730,15 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     }
 
     out.changes = persist_changes(ctx, config, &params, &wanted)?;
+    if live_firewall {
+        match live_change(config, &wanted) {
+            Ok(change) => out.changes.extend(change),
+            Err(e) => out.findings.push(Finding::error(
+                rule_id,
+                format!("the rules cannot be loaded into the running firewall now: {e}"),
+            )),
+        }
+    }
     if out.changes.is_empty() {
         out.findings.push(
             Finding::compliant(
@@ -724,6 +754,90 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         );
     }
     Ok(out)
+}
+
+// ---------------------------------------------------------------- live rules
+
+/// The rules dockhard wants tagged in the running firewall, as
+/// `filter CHAIN ARGS…` lines (ARGS as `iptables -S` prints them), in the
+/// order they stand at the top of their chains. `filter` is the back end's
+/// `iptables -S` listing of the filter table. When DOCKER-USER is used (or
+/// exists) and FORWARD does not jump to it first — not counting dockhard's
+/// own rules — the first rule is a tagged jump to it, which goes to
+/// FORWARD position 1 (C21: the chain exists but nothing jumps to it).
+/// Docker's own rules are never moved or removed: the tagged jump is the
+/// only rule dockhard adds to FORWARD, and rollback removes it with the
+/// others.
+pub fn live_rules(filter: &[String], tag: &str, wanted: &[ChainRule]) -> Vec<String> {
+    use crate::host::live::firewall::has_tag;
+    let uses_docker_user = wanted
+        .iter()
+        .any(|r| r.table == "filter" && r.chain == "DOCKER-USER");
+    let exists = filter.iter().any(|l| l == "-N DOCKER-USER");
+    let first_forward = filter
+        .iter()
+        .filter(|l| l.starts_with("-A FORWARD ") && !has_tag(l, tag))
+        .map(String::as_str)
+        .next();
+    let mut out = Vec::new();
+    if (uses_docker_user || exists) && first_forward != Some("-A FORWARD -j DOCKER-USER") {
+        let jump = ChainRule::new(
+            "filter",
+            "FORWARD",
+            &["-m", "comment", "--comment", tag, "-j", "DOCKER-USER"],
+        );
+        out.push(format!("filter FORWARD {}", jump.rule_spec()));
+    }
+    out.extend(
+        wanted
+            .iter()
+            .map(|r| format!("{} {} {}", r.table, r.chain, r.rule_spec())),
+    );
+    out
+}
+
+/// The live step: make the tagged rules in the back end holding Docker's
+/// chains exactly the wanted ones. `None` when they already are.
+fn live_change(config: &RuleConfig, wanted: &[ChainRule]) -> Result<Option<Change>> {
+    use crate::host::live::firewall;
+    let rule_id = config.rule.id.as_str();
+    let tag = rules::tag(rule_id);
+    let backend = firewall::docker_backend();
+    let filter = firewall::save(&backend, "filter")
+        .ok_or_else(|| crate::error::Error::msg(format!("{backend}: cannot list the filter table")))?;
+    let present = firewall::tagged(&backend, &tag)?;
+    let rules = live_rules(&filter, &tag, wanted);
+    if firewall::same_rules(&present, &rules) {
+        return Ok(None);
+    }
+    let target = format!("iptables:{backend}");
+    let jump = rules.len() > wanted.len();
+    let summary = format!(
+        "load {} tagged rule(s) into the running firewall ({backend}){}{}",
+        rules.len(),
+        if jump {
+            ", with FORWARD's jump to DOCKER-USER at position 1"
+        } else {
+            ""
+        },
+        if present.is_empty() {
+            String::new()
+        } else {
+            format!(", replacing the {} tagged rule(s) there", present.len())
+        }
+    );
+    let diff = crate::apply::rules_diff(&backend, &present, &rules);
+    let action = crate::plan::Action::FirewallRules {
+        path: target.clone(),
+        backend: backend.clone(),
+        tag,
+        expect: present,
+        rules,
+    };
+    let mut change =
+        ChangeInfo::new(config, summary, Effect::Now).into_change(Kind::Iptables, &target, diff, action);
+    change.live = true;
+    Ok(Some(change))
 }
 
 /// The changes that write the four files (and their missing folders).
@@ -957,9 +1071,17 @@ mod tests {
             graph::render(&analysis.chains),
             case(C21, "expected/chain-references.txt")
         );
+        // The case's fix, with dockhard's tag so that rollback finds it.
         let got: Vec<String> = commands_for(&analysis.state, &[])
             .iter()
-            .map(ToString::to_string)
+            .map(|c| {
+                let line = c.to_string();
+                assert!(
+                    line.contains(" -m comment --comment dockhard:iptables-docker-user "),
+                    "{line}"
+                );
+                line.replace(" -m comment --comment dockhard:iptables-docker-user", "")
+            })
             .collect();
         assert_eq!(got, expected_commands(C21));
         // Without the nftables declaration: no root cause named.
@@ -999,7 +1121,7 @@ mod tests {
                 "iptables -D INPUT 3",
                 "iptables -D INPUT 2",
                 "iptables -N DOCKER-USER",
-                "iptables -I FORWARD 1 -j DOCKER-USER",
+                "iptables -I FORWARD 1 -m comment --comment dockhard:iptables-docker-user -j DOCKER-USER",
                 "iptables -I DOCKER-USER 1 -d 169.254.169.254/32 -i docker0 -m comment --comment dockhard:iptables-docker-user -j REJECT --reject-with icmp-admin-prohibited",
                 "iptables -I INPUT 1 -i docker0 -p tcp -m multiport --dports 2375,2376 -m comment --comment dockhard:iptables-docker-user -j REJECT --reject-with tcp-reset",
             ]

@@ -131,14 +131,16 @@ remove_tagged() {
 }
 
 # DOCKER-USER exists (dockerd with iptables=false makes none) and FORWARD
-# jumps to it first, before Docker's own jumps (a DOCKER-USER chain declared
-# by the host's nftables config keeps dockerd from adding the jump).
+# jumps to it first, before Docker's own jumps: unless Docker's own jump is
+# FORWARD's first rule (a DOCKER-USER chain declared by the host's nftables
+# config keeps dockerd from adding it), a tagged jump goes to position 1.
+# Runs after remove_tagged, so line 2 of the listing (after the policy) is
+# the first rule that is not dockhard's. Docker's rules are left alone.
 ensure_docker_user() {
     ipt -t filter -S DOCKER-USER >/dev/null 2>&1 || ipt -t filter -N DOCKER-USER
     first=$(ipt -t filter -S FORWARD | sed -n '2p')
     if [ "$first" != "-A FORWARD -j DOCKER-USER" ]; then
-        while ipt -t filter -D FORWARD -j DOCKER-USER 2>/dev/null; do :; done
-        ipt -t filter -I FORWARD 1 -j DOCKER-USER
+        ipt -t filter -I FORWARD 1 -m comment --comment "$TAG" -j DOCKER-USER
     fi
 }
 
@@ -146,7 +148,9 @@ ensure_docker_user() {
 # The file's only quotes are around the tag, which holds no blank.
 load_rules() {
     [ -f "$RULES" ] || return 0
-    if grep -q '^-A DOCKER-USER ' "$RULES"; then ensure_docker_user; fi
+    if grep -q '^-A DOCKER-USER ' "$RULES" || ipt -t filter -S DOCKER-USER >/dev/null 2>&1; then
+        ensure_docker_user
+    fi
     tr -d '"' <"$RULES" | awk '
         /^\*[a-z_]+$/ { table = substr($0, 2); split("", n); next }
         /^-A / {
@@ -332,8 +336,7 @@ exit 0
                 "iptables -w -t filter -D INPUT 2".to_string(),
                 "iptables -w -t filter -S DOCKER-USER".to_string(),
                 "iptables -w -t filter -S FORWARD".to_string(),
-                "iptables -w -t filter -D FORWARD -j DOCKER-USER".to_string(),
-                "iptables -w -t filter -I FORWARD 1 -j DOCKER-USER".to_string(),
+                format!("iptables -w -t filter -I FORWARD 1 {tag} -j DOCKER-USER"),
                 format!(
                     "iptables -w -t filter -I DOCKER-USER 1 -d 169.254.169.254/32 -i docker0 {tag} -j REJECT --reject-with icmp-admin-prohibited"
                 ),
