@@ -691,6 +691,7 @@ pub fn fix(session: &Session<'_>, plan: Plan) -> Result<i32> {
     );
     restore_interrupts(previous);
     let applied = applied?;
+    applied.audit.report(session.style.verbose);
     let root_flag = if session.root.is_machine_root() {
         String::new()
     } else {
