@@ -528,6 +528,13 @@ fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
                     change.id
                 )));
             }
+        } else if let crate::plan::Action::DockerdReload { .. } = &change.action {
+            if path != "dockerd" {
+                return Err(Error::msg(format!(
+                    "{shown}: change {}: a dockerd reload must have the target `dockerd`, not `{path}`",
+                    change.id
+                )));
+            }
         } else if !path.starts_with('/') || crate::host::relative(&path).is_err() || path == "/" {
             return Err(Error::msg(format!(
                 "{shown}: change {}: `{path}` is not a normalised absolute path",
