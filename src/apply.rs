@@ -27,6 +27,8 @@ pub struct Applied {
     pub changes: Vec<String>,
     /// What became of the record in the system log.
     pub audit: crate::audit::Delivery,
+    /// The health check after a live run on the machine's own root.
+    pub health: Option<crate::health::Report>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -422,6 +424,9 @@ pub fn execute(
     };
     store.write_manifest(&manifest)?;
 
+    // What the host looks like before the first change, for the health
+    // check after the last one (live runs on the machine's own root).
+    let health_before = (live && root.is_machine_root()).then(|| crate::health::baseline(root));
     let mut attempted: HashSet<String> = HashSet::new();
     for (done, change) in changes.iter().enumerate() {
         attempted.insert(change.action.path().to_string());
@@ -444,6 +449,28 @@ pub fn execute(
         }
     }
 
+    let mut health = None;
+    if let Some(before) = &health_before {
+        match crate::health::check(root, before) {
+            Ok(report) => health = Some(report),
+            Err(err) => {
+                let undo = restore_priors(root, store, &manifest, &attempted);
+                manifest.status = SnapshotStatus::Undone;
+                let _ = store.write_manifest(&manifest);
+                let outcome = if undo.is_ok() { "undone" } else { "undo-failed" };
+                let _ = crate::audit::record(&manifest, outcome);
+                return Err(match undo {
+                    Ok(()) => Error::msg(format!(
+                        "{err}. Every change of this run was undone; the host is as it was (snapshot {id})."
+                    )),
+                    Err(undo_err) => Error::msg(format!(
+                        "{err}. Undoing the changes also failed: {undo_err}. The prior state is kept in snapshot {id}: run `dockhard rollback {id} --force`."
+                    )),
+                });
+            }
+        }
+    }
+
     for (n, target) in manifest.targets.iter_mut().enumerate() {
         let (mut after, bytes) = capture_target(root, target)?;
         if let (Recorded::File { blob, .. }, Some(bytes)) = (&mut after, bytes) {
@@ -459,6 +486,7 @@ pub fn execute(
         snapshot: id,
         changes: changes.iter().map(|c| c.id.clone()).collect(),
         audit,
+        health,
     })
 }
 

@@ -625,6 +625,7 @@ fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format
                 root_flag(env),
                 applied.snapshot
             );
+            text.push_str(&applied.health.as_ref().map(|h| h.text()).unwrap_or_default());
             if !plan.live_steps_left_out.is_empty() {
                 text.push_str("Not done by this run (persistent changes only):\n");
                 for step in &plan.live_steps_left_out {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod error;
+pub mod health;
 pub mod host;
 pub mod kinds;
 pub mod plan;

@@ -102,7 +102,11 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
     }
     let mut live_steps_left_out = Vec::new();
     if live {
-        if changes.iter().any(|c| c.kind == Kind::Daemon) {
+        if changes.iter().any(|c| c.kind == Kind::Daemon)
+            && !changes
+                .iter()
+                .any(|c| matches!(c.action, Action::DockerdReload { .. }))
+        {
             live_steps_left_out.push(
                 "dockerd reload or restart (daemon.json changes take effect at the next dockerd restart)"
                     .to_string(),

@@ -20,6 +20,7 @@ use crate::plan::{Change, Effect, Finding, Kind, Severity, Status};
 
 pub mod flags;
 pub mod json;
+pub mod reload;
 
 use flags::{Flag, ServiceView};
 use json::{Document, Value};
@@ -267,6 +268,7 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     }
 
     let mut json_changes: Vec<Change> = Vec::new();
+    let mut changed_keys: Vec<String> = Vec::new();
     let mut first_edit = true;
     let mut apply = |chain: &mut FileChain, intent: Intent<'_>, out: &mut Outcome| -> Result<()> {
         if utf16 {
@@ -317,6 +319,7 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         info.disruptive = intent.disruptive;
         if let Some(change) = chain.edit(new, info) {
             first_edit = false;
+            changed_keys.push(intent.key.clone());
             json_changes.push(change);
         }
         Ok(())
@@ -384,6 +387,34 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
         apply(&mut chain, intent, &mut out)?;
     }
 
+    // The new file, checked the way dockerd will read it; a file dockerd
+    // would refuse is never written.
+    let mut problems = Vec::new();
+    if !json_changes.is_empty()
+        && let Some(after) = chain.content()
+    {
+        let before = match &initial {
+            DaemonJson::Parsed(_) => interpret_bytes(ctx.root, &path)?,
+            _ => None,
+        };
+        let new_problems = reload::validate(ctx, &path, before.as_deref(), after, &effective);
+        if !new_problems.is_empty() {
+            let mut finding = Finding::error(
+                CONFLICTS,
+                format!(
+                    "dockhard does not write {path}: dockerd would refuse the new file: {}",
+                    new_problems.join("; ")
+                ),
+            )
+            .with_target(path.clone());
+            finding.blocking = true;
+            out.findings.push(finding);
+            json_changes.clear();
+            changed_keys.clear();
+            dropin_change = None;
+        }
+        problems = reload::own_check(&path, after, &effective);
+    }
     if !json_changes.is_empty() && initially_absent {
         let rule = ctx.policy.rule(&json_changes[0].rule);
         out.changes
@@ -391,7 +422,21 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     }
     out.changes.extend(json_changes);
     out.changes.extend(dropin_change);
+    reload::plan_reload(
+        ctx,
+        &path,
+        doc.as_ref(),
+        doc_after(&chain, &path).as_ref(),
+        &changed_keys,
+        &problems,
+        &mut out,
+    );
     Ok(out)
+}
+
+/// The bytes of daemon.json as they are now (before the edits).
+fn interpret_bytes(root: &HostRoot, path: &str) -> Result<Option<Vec<u8>>> {
+    Ok(root.read_file(path)?.map(|r| r.content))
 }
 
 /// The parsed document as the chain stands, if it is one.
