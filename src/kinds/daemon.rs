@@ -61,11 +61,16 @@ fn interpret(path: &str, content: Option<&[u8]>) -> Result<DaemonJson> {
         return Ok(DaemonJson::Empty { size: bytes.len() });
     }
     Document::parse(bytes).map(DaemonJson::Parsed).map_err(|e| {
+        let consequence = if e.dockerd_reads() {
+            "dockerd reads this file, but dockhard does not edit it until this is fixed"
+        } else {
+            "dockerd cannot start with this file"
+        };
         Error::at(
             path,
             e.line,
             Some(e.column),
-            format!("{}; dockerd cannot start with this file", e.message),
+            format!("{}; {consequence}", e.message),
         )
     })
 }
@@ -86,6 +91,8 @@ fn expected_type(key: &str) -> Option<&'static str> {
 
 fn has_type(value: &Value, ty: &str) -> bool {
     match ty {
+        // encoding/json leaves a Go value untouched for null: it is unset.
+        _ if matches!(value, Value::Null) => true,
         "bool" => value.as_bool().is_some(),
         "string" => value.as_str().is_some(),
         _ => value.as_strings().is_some(),
@@ -272,9 +279,12 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
     let mut first_edit = true;
     let mut apply = |chain: &mut FileChain, intent: Intent<'_>, out: &mut Outcome| -> Result<()> {
         if utf16 {
+            // An error, not advice: the host is not as the profile wants and
+            // dockhard cannot change it, so it must not count as compliant.
             out.findings.push(
-                Finding::advisory(
+                Finding::new(
                     &intent.rule.rule.id,
+                    crate::plan::Status::Error,
                     intent.rule.rule.severity,
                     format!(
                         "UTF-16 daemon.json: read-only support. dockhard would {} {}, but does not write UTF-16 files and will not change their encoding. \

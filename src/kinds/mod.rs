@@ -252,10 +252,17 @@ pub fn parent_of(path: &str) -> &str {
 
 /// Owner of the nearest existing ancestor directory: new files and folders
 /// belong to whoever owns the place they are created in (root on a host,
-/// the user on a tree the user owns).
+/// the user on a tree the user owns). An ancestor that exists but is not a
+/// directory (a file where /etc/docker should be) is an error now, at plan
+/// time, not a failed apply.
 fn nearest_existing_owner(root: &HostRoot, mut dir: &str) -> Result<(u32, u32)> {
     loop {
         if let Some(st) = root.stat(dir)? {
+            if st.file_type != crate::host::FileType::Dir {
+                return Err(crate::error::Error::msg(format!(
+                    "{dir}: is not a directory, so nothing can be created in it"
+                )));
+            }
             return Ok((st.uid, st.gid));
         }
         dir = parent_of(dir);

@@ -550,6 +550,11 @@ fn params(rule: &RuleConfig) -> Result<(Vec<String>, Vec<String>)> {
         }
     }
     let options = rule.params.strings("options");
+    if options.is_empty() {
+        return Err(Error::msg(format!(
+            "rules.{RULE}.options is empty: there is nothing to ensure (disable the rule with `enabled = false` instead)"
+        )));
+    }
     for option in &options {
         let plain = !option.is_empty()
             && option

@@ -136,6 +136,15 @@ pub struct ParseError {
     pub message: String,
 }
 
+impl ParseError {
+    /// Whether dockerd itself reads the file despite this error: Go's
+    /// encoding/json takes the last of duplicate keys and replaces invalid
+    /// UTF-8 in strings. dockhard still does not edit such a file.
+    pub fn dockerd_reads(&self) -> bool {
+        self.message.starts_with("duplicate key") || self.message == "invalid UTF-8"
+    }
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.line, self.column, self.message)
