@@ -22,6 +22,9 @@ _dockhard() {
             dockhard,explain)
                 cmd="dockhard__subcmd__explain"
                 ;;
+            dockhard,fix)
+                cmd="dockhard__subcmd__fix"
+                ;;
             dockhard,help)
                 cmd="dockhard__subcmd__help"
                 ;;
@@ -45,6 +48,9 @@ _dockhard() {
                 ;;
             dockhard__subcmd__help,explain)
                 cmd="dockhard__subcmd__help__subcmd__explain"
+                ;;
+            dockhard__subcmd__help,fix)
+                cmd="dockhard__subcmd__help__subcmd__fix"
                 ;;
             dockhard__subcmd__help,help)
                 cmd="dockhard__subcmd__help__subcmd__help"
@@ -110,7 +116,7 @@ _dockhard() {
 
     case "${cmd}" in
         dockhard)
-            opts="-q -v -h -V --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help --version plan apply rollback snapshots rules profile explain help"
+            opts="-q -v -h -V --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help --version plan apply rollback snapshots rules profile explain fix help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -219,8 +225,46 @@ _dockhard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dockhard__subcmd__fix)
+            opts="-q -v -h --only --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dockhard__subcmd__help)
-            opts="plan apply rollback snapshots rules profile explain help"
+            opts="plan apply rollback snapshots rules profile explain fix help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +292,20 @@ _dockhard() {
             return 0
             ;;
         dockhard__subcmd__help__subcmd__explain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dockhard__subcmd__help__subcmd__fix)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

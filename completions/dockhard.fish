@@ -43,6 +43,7 @@ complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "snapshots" -d 'Li
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "rules" -d 'The rule catalog with ids, kinds and guideline items'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "profile" -d 'Print the effective profile as commented TOML, to save and edit'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "explain" -d 'A rule\'s rationale, what it changes and what it may break'
+complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "fix" -d 'Review the plan change by change on a terminal, then apply the accepted ones'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l format -r -f -a "text\t''
 json\t''"
@@ -181,14 +182,27 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l offline -d
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "plan" -d 'Show what would change (changes nothing)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "apply" -d 'Apply a fresh plan, or exactly the changes of a saved plan file'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "rollback" -d 'Restore the state a snapshot recorded (default: the latest apply)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "snapshots" -d 'List snapshots, or show one'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "rules" -d 'The rule catalog with ids, kinds and guideline items'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "profile" -d 'Print the effective profile as commented TOML, to save and edit'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "explain" -d 'A rule\'s rationale, what it changes and what it may break'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l only -d 'Only these kinds (suid, mount, daemon, iptables, subid, advice)' -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l profile -d 'TOML profile (default: the built-in one)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l color -d 'Colour output' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l lock-wait -d 'How long apply, rollback and fix wait for another run\'s lock before giving up (exit 1)' -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l offline -d 'Persistent changes only; no live step (iptables, remount, daemon reload)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -s q -l quiet -d 'Print less'
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -s v -l verbose -d 'Print more (compliant findings too)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "plan" -d 'Show what would change (changes nothing)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "apply" -d 'Apply a fresh plan, or exactly the changes of a saved plan file'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "rollback" -d 'Restore the state a snapshot recorded (default: the latest apply)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "snapshots" -d 'List snapshots, or show one'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "rules" -d 'The rule catalog with ids, kinds and guideline items'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "profile" -d 'Print the effective profile as commented TOML, to save and edit'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "explain" -d 'A rule\'s rationale, what it changes and what it may break'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "fix" -d 'Review the plan change by change on a terminal, then apply the accepted ones'
+complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand help; and __fish_seen_subcommand_from snapshots" -f -a "list" -d 'All snapshots, oldest first'
 complete -c dockhard -n "__fish_dockhard_using_subcommand help; and __fish_seen_subcommand_from snapshots" -f -a "show" -d 'One snapshot\'s targets and changes'
 complete -c dockhard -n "__fish_dockhard_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter; loads back with --profile to the same policy'
