@@ -8,7 +8,10 @@
 //!    `/etc/docker/daemon.json`), dockhard's own folders, the rule's `skip`
 //!    list and, on the live host, every mount of a pseudo, network, overlay or
 //!    read-only image filesystem ([`scan::SKIPPED_FSTYPES`]). Only hits are
-//!    kept; top-level directories are walked on a few threads.
+//!    kept; top-level directories are walked on a few threads, by directory
+//!    handle, so a tree deeper than `PATH_MAX` is walked too. A hit whose
+//!    path is too long to be changed by path is a high advisory, never a
+//!    change.
 //! 2. **Canonicalise** ([`resolve`]): the allow and review lists, dpkg's file
 //!    lists and PATH may spell a file `/bin/su` on a merged-/usr system; they
 //!    are resolved inside the root to the spelling the scan sees
@@ -399,6 +402,15 @@ pub fn decide(c: &Candidate<'_>, lists: &Lists) -> Decision {
     }
 }
 
+/// Whether a path inside the root can be opened by name: the scan walks by
+/// directory handle and finds files at any depth, but changes are applied
+/// by path, relative to the root, and a path name of `PATH_MAX` bytes or
+/// more (with its NUL) is refused with ENAMETOOLONG.
+pub fn reachable_by_path(path: &str) -> bool {
+    let relative = path.trim_start_matches('/');
+    relative.len() < libc::PATH_MAX as usize
+}
+
 /// Hits grouped by inode (hard links, bind mounts); groups in path order,
 /// each group's paths sorted.
 pub fn group_by_inode(hits: Vec<Hit>) -> Vec<Vec<Hit>> {
@@ -446,6 +458,25 @@ fn plan_group(
                 ),
             )
             .with_target(odd.path.clone()),
+        );
+        return;
+    }
+    if let Some(deep) = group.iter().find(|h| !reachable_by_path(&h.path)) {
+        let top = deep.path.split('/').nth(1).unwrap_or_default();
+        out.findings.push(
+            Finding::advisory(
+                RULE,
+                Severity::High,
+                format!(
+                    "{} {} ({}) lies in a tree deeper than PATH_MAX ({} bytes of path); dockhard changes files by path and cannot reach it, so it is not changed automatically. Investigate it and strip it by hand if it is not needed, e.g. `find /{top} -xdev -inum {} -exec chmod u-s,g-s {{}} +` (find walks by directory handle)",
+                    deep.path,
+                    bits_name(st.mode),
+                    octal(st.mode),
+                    deep.path.len(),
+                    st.ino
+                ),
+            )
+            .with_target(deep.path.clone()),
         );
         return;
     }
@@ -1675,6 +1706,84 @@ mod tests {
         let paths: Vec<&str> = all.hits.iter().map(|h| h.path.as_str()).collect();
         assert_eq!(paths, ["/usr/bin/a", "/usr/lib/c"]);
         assert!(all.unreadable.is_empty());
+    }
+
+    /// A chain `/tmp/d/d/…` of `depth` directories, made by directory
+    /// handle (the paths are longer than PATH_MAX); set-id `s0`..`s3` and
+    /// plain `n0`..`n3` in every `every`th one and at the bottom (several
+    /// names, so that some are listed after `d` and wait in a folder whose
+    /// stream was closed). Returns the number of set-id files.
+    fn deep_tree(d: &Path, depth: usize, every: usize) -> usize {
+        use nix::fcntl::{OFlag, openat};
+        use nix::sys::stat::{Mode, fchmod, mkdirat};
+        std::fs::create_dir_all(d.join("tmp")).unwrap();
+        let mut fd: std::os::fd::OwnedFd = std::fs::File::open(d.join("tmp")).unwrap().into();
+        let mut setid = 0;
+        for level in 0..=depth {
+            if level < depth {
+                mkdirat(&fd, "d", Mode::from_bits_truncate(0o755)).unwrap();
+            }
+            if level % every == 0 || level == depth {
+                for (name, mode) in (0..4).flat_map(|i| [(format!("s{i}"), 0o4755), (format!("n{i}"), 0o755)])
+                {
+                    let file = openat(
+                        &fd,
+                        name.as_str(),
+                        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o600),
+                    )
+                    .unwrap();
+                    fchmod(&file, Mode::from_bits_truncate(mode)).unwrap();
+                }
+                setid += 4;
+            }
+            if level < depth {
+                fd = openat(&fd, "d", OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+            }
+        }
+        setid
+    }
+
+    #[test]
+    fn scan_goes_deeper_than_path_max_by_directory_handle() {
+        let (dir, root) = empty_root();
+        let d = dir.path();
+        let expected = deep_tree(d, 2100, 40);
+        put(d, "/usr/bin/chfn", 0o4755, 0, 0);
+        let all = scan::scan(d, &Excludes::default(), 2).unwrap();
+        assert!(all.unreadable.is_empty(), "{:?}", &all.unreadable[..1]);
+        let deep: Vec<&Hit> = all.hits.iter().filter(|h| h.path.starts_with("/tmp/")).collect();
+        assert_eq!(
+            deep.len(),
+            expected,
+            "every set-id file, also after returning to closed folders"
+        );
+        assert!(deep.iter().all(|h| h.exact && h.path.contains("/s")));
+        let deepest = deep.iter().map(|h| h.path.len()).max().unwrap();
+        assert_eq!(deepest, "/tmp".len() + 2100 * 2 + 3);
+
+        // Those too deep to be changed by path are high advisories, not
+        // changes and not errors; the others are planned as usual.
+        let policy = policy("");
+        let out = plan(&context(&root, &policy)).unwrap();
+        assert!(
+            out.findings.iter().all(|f| f.status != Status::Error),
+            "{:#?}",
+            out.findings
+        );
+        let too_deep: Vec<&Finding> = out
+            .findings
+            .iter()
+            .filter(|f| f.message.contains("deeper than PATH_MAX"))
+            .collect();
+        let reachable = deep.iter().filter(|h| reachable_by_path(&h.path)).count();
+        assert!(reachable > 0 && reachable < expected);
+        assert_eq!(too_deep.len(), expected - reachable);
+        assert!(too_deep.iter().all(|f| f.severity == Severity::High));
+        assert!(set_mode_of(&out.changes, "/usr/bin/chfn").is_some());
+        assert!(out.changes.iter().all(|c| reachable_by_path(&c.target)));
+        assert!(!reachable_by_path(&format!("/{}", "a".repeat(4096))));
+        assert!(reachable_by_path(&format!("/{}", "a".repeat(4095))));
     }
 
     #[test]
