@@ -25,10 +25,18 @@ struct Term {
 }
 
 impl Term {
-    /// Runs `command` (a shell command line) in a 200x50 terminal. The pane
-    /// stays after the command ends, so its exit status can be read.
+    /// Runs `command` (a shell command line) in a 200x50 terminal. The
+    /// shell around it writes the exit status to a file (tmux does not always
+    /// record the status of a command that ends at once); its INT handler
+    /// (reset to the default in the command) lets it outlive a Ctrl-C.
     fn start(command: &str) -> Term {
         let dir = tempfile::tempdir().unwrap();
+        let status = dir.path().join("status");
+        let command = format!(
+            "trap : INT; {command}; echo $? > {}.tmp && mv {0}.tmp {0}",
+            quote(status.to_str().unwrap())
+        );
+        let command = command.as_str();
         std::fs::write(
             dir.path().join("tmux.conf"),
             "set -g remain-on-exit on\nset -g history-limit 100000\nset -g default-terminal screen\n",
@@ -53,7 +61,7 @@ impl Term {
 
     /// `dockhard ARGS` with colour allowed (NO_COLOR removed).
     fn dockhard(args: &[&str]) -> Term {
-        Term::start(&format!("exec {}", dockhard_line(args)))
+        Term::start(&dockhard_line(args))
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -123,20 +131,12 @@ impl Term {
     /// ended it.
     fn wait_exit(&self) -> Option<i32> {
         let start = Instant::now();
+        let file = self.dir.path().join("status");
         loop {
-            let state = self.tmux(&[
-                "display-message",
-                "-p",
-                "-t",
-                "fix",
-                "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}",
-            ]);
-            let words: Vec<&str> = state.split_whitespace().collect();
-            if words.first() == Some(&"1") {
-                return words.get(1).and_then(|w| w.parse().ok()).filter(|_| {
-                    // tmux shows the signal when one ended the command.
-                    words.get(2).is_none_or(|s| s.is_empty() || *s == "0")
-                });
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                let code: i32 = text.trim().parse().expect("an exit status");
+                // The shell reports a command ended by signal N as 128 + N.
+                return (code < 128).then_some(code);
             }
             if start.elapsed() > WAIT {
                 panic!("dockhard did not exit; the terminal shows:\n{}", self.screen());
