@@ -22,7 +22,12 @@ fn profile(dir: &Path, text: &str) -> String {
 const ICC_ONLY: &str = "[rules.daemon-live-restore]\nenabled = false\n[rules.daemon-userland-proxy]\nenabled = false\n[rules.daemon-userns-remap]\nenabled = false\n[rules.daemon-no-new-privileges]\nenabled = false\n";
 
 fn docker_unit(root: &Path, unit: &str) {
-    write(root, "/etc/docker/daemon.json", "{\n  \"log-driver\": \"local\"\n}\n", 0o644);
+    write(
+        root,
+        "/etc/docker/daemon.json",
+        "{\n  \"log-driver\": \"local\"\n}\n",
+        0o644,
+    );
     write(root, "/lib/systemd/system/docker.service", unit, 0o644);
 }
 
@@ -41,7 +46,10 @@ fn comment_inside_a_continued_execstart_keeps_the_flags_after_it() {
         "[Service]\nType=notify\nExecStart=/usr/bin/dockerd -H fd:// \\\n  # containers may not talk to each other\n  --icc=false\n",
     );
     let prof = profile(root, ICC_ONLY);
-    let run = on(root, &["--profile", &prof, "plan", "--only", "daemon", "--format", "json"]);
+    let run = on(
+        root,
+        &["--profile", &prof, "plan", "--only", "daemon", "--format", "json"],
+    );
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
     let writes_icc = plan["changes"]
         .as_array()
@@ -75,7 +83,10 @@ fn continued_environment_file_value_keeps_its_flags() {
         0o644,
     );
     let prof = profile(root, ICC_ONLY);
-    let run = on(root, &["--profile", &prof, "plan", "--only", "daemon", "--format", "json"]);
+    let run = on(
+        root,
+        &["--profile", &prof, "plan", "--only", "daemon", "--format", "json"],
+    );
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
     let writes_icc = plan["changes"]
         .as_array()
@@ -102,7 +113,12 @@ fn accounts(root: &Path, remap: &str) {
         "root:x:0:0:root:/root:/bin/bash\nalice:x:1001:1001:Alice:/home/alice:/bin/bash\n20001:x:20001:20001::/home/20001:/bin/sh\n",
         0o644,
     );
-    write(root, "/etc/group", "root:x:0:\nalice:x:1001:\n20001:x:20001:\n", 0o644);
+    write(
+        root,
+        "/etc/group",
+        "root:x:0:\nalice:x:1001:\n20001:x:20001:\n",
+        0o644,
+    );
     write(root, "/etc/subuid", "alice:100000:65536\n", 0o644);
     write(root, "/etc/subgid", "alice:100000:65536\n", 0o644);
 }
@@ -138,7 +154,10 @@ fn subid_checks_the_remap_user_dockerd_keeps_using() {
         || plan["findings"].as_array().unwrap().iter().any(|f| {
             f["rule"] == "subid-remap-range" && f["message"].as_str().unwrap_or_default().contains("20001")
         });
-    assert!(mentions_20001, "20001 has no subuid/subgid range and nobody says so:\n{text}");
+    assert!(
+        mentions_20001,
+        "20001 has no subuid/subgid range and nobody says so:\n{text}"
+    );
 }
 
 /// dockerd: `if username == "root" { … "root cannot be remapped with
@@ -155,16 +174,19 @@ fn userns_remap_to_root_is_reported_as_off() {
         let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
         let said_off = plan["findings"].as_array().unwrap().iter().any(|f| {
             let m = f["message"].as_str().unwrap_or_default().to_lowercase();
-            f["status"] != "compliant" && m.contains("root") && (m.contains(" off") || m.contains("disabled") || m.contains("no effect"))
+            f["status"] != "compliant"
+                && m.contains("root")
+                && (m.contains(" off") || m.contains("disabled") || m.contains("no effect"))
         });
         assert!(
             said_off,
             "userns-remap {remap:?}: dockerd turns user namespaces OFF, nothing says so:\n{}",
             run.stdout
         );
-        let ranges_for_nobody = plan["changes"].as_array().unwrap().iter().any(|c| {
-            c["kind"] == "subid" && c["summary"].as_str().unwrap_or_default().contains("add range")
-        });
+        let ranges_for_nobody =
+            plan["changes"].as_array().unwrap().iter().any(|c| {
+                c["kind"] == "subid" && c["summary"].as_str().unwrap_or_default().contains("add range")
+            });
         assert!(
             !ranges_for_nobody,
             "userns-remap {remap:?}: sub-id ranges are planned although dockerd never uses them:\n{}",
@@ -188,7 +210,11 @@ fn latin1_gecos_in_passwd_does_not_fail_the_subid_kind() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let after = std::fs::read(root.join("etc/passwd")).unwrap();
     assert!(after.starts_with(&before), "existing passwd bytes are kept");
-    assert!(std::fs::read_to_string(root.join("etc/subuid")).unwrap().contains("dockremap:"));
+    assert!(
+        std::fs::read_to_string(root.join("etc/subuid"))
+            .unwrap()
+            .contains("dockremap:")
+    );
     let again = on(root, &["plan", "--only", "subid", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}", again.stdout);
 }
@@ -234,7 +260,9 @@ fn newline_in_a_setid_file_name_cannot_forge_plan_lines() {
     write(root, &format!("/home/mallory/{name}"), "x\n", 0o4755);
     let run = on(root, &["plan", "--only", "suid"]);
     assert!(
-        !run.stdout.lines().any(|l| l.starts_with("~ strip setuid from /usr/bin/innocent")),
+        !run.stdout
+            .lines()
+            .any(|l| l.starts_with("~ strip setuid from /usr/bin/innocent")),
         "a file name forged a plan line:\n{}",
         run.stdout
     );
@@ -290,7 +318,10 @@ fn empty_options_list_never_adds_an_fstab_line() {
     let root = dir.path();
     write(root, "/etc/fstab", "/dev/sda1 / ext4 defaults 0 1\n", 0o644);
     let prof = profile(root, "[rules.mount-nosuid]\noptions = []\n");
-    let run = on(root, &["--profile", &prof, "plan", "--only", "mount", "--format", "json"]);
+    let run = on(
+        root,
+        &["--profile", &prof, "plan", "--only", "mount", "--format", "json"],
+    );
     assert!(
         !run.stdout.contains("defaults, 0 0") && !run.stdout.contains("defaults,\\t"),
         "an empty options list produced an fstab line with an empty option:\n{}",
@@ -306,7 +337,10 @@ fn profile_list_with_a_non_string_element_is_an_error() {
     let dir = empty_root();
     let root = dir.path();
     write(root, "/etc/fstab", "/dev/sda2 /home ext4 defaults 0 2\n", 0o644);
-    let prof = profile(root, "[rules.mount-nosuid]\npoints = [\"/tmp\", [\"/home\"], 3]\n");
+    let prof = profile(
+        root,
+        "[rules.mount-nosuid]\npoints = [\"/tmp\", [\"/home\"], 3]\n",
+    );
     let run = on(root, &["--profile", &prof, "plan", "--only", "mount"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stderr.contains("profile.toml:2"), "{}", run.stderr);
@@ -334,8 +368,22 @@ fn utf16_daemon_json_with_icc_true_is_not_reported_as_matching() {
         "icc is still true: {}",
         apply.stdout
     );
-    let plan = on(root, &["--profile", &prof, "plan", "--only", "daemon", "--detailed-exitcode"]);
-    assert_ne!(plan.code, 0, "icc is still true, yet --detailed-exitcode says compliant:\n{}", plan.stdout);
+    let plan = on(
+        root,
+        &[
+            "--profile",
+            &prof,
+            "plan",
+            "--only",
+            "daemon",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_ne!(
+        plan.code, 0,
+        "icc is still true, yet --detailed-exitcode says compliant:\n{}",
+        plan.stdout
+    );
 }
 
 /// dockerd reads daemon.json with Go's encoding/json, which accepts
