@@ -224,18 +224,28 @@ impl Sandbox {
         std::fs::write(sandbox.restart_script(), script).unwrap();
         std::fs::set_permissions(sandbox.restart_script(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(work.join("dockerd.flags"), flags).unwrap();
+        // The binary under test, where the sandbox sees it (the build may
+        // be under /tmp, which the sandbox covers with its own tmpfs).
+        std::fs::copy(env!("CARGO_BIN_EXE_dockhard"), work.join("bin/dockhard")).unwrap();
 
         let add = run(Command::new("ip").args(["netns", "add", &name]), STEP);
         assert!(add.ok(), "ip netns add {name}: {}", add.stderr);
+        // The work folder may itself be under /tmp or /run (a clone in /tmp):
+        // it is held open across the tmpfs mounts and bound back at the
+        // same path, so every script can use its paths inside the sandbox.
         let setup = format!(
             "set -e
 mount --make-rprivate /
 ip link set lo up
+exec 3<'{w}'
 mount -t tmpfs -o mode=0755 tmpfs /run
-mount --bind '{w}/etc' /etc
-mount --bind '{w}/docker' /var/lib/docker
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+mkdir -p '{w}'
+mount --no-canonicalize --bind /proc/self/fd/3 '{w}'
+exec 3<&-
+mount --bind '{w}/etc' /etc
+mount --bind '{w}/docker' /var/lib/docker
 echo ready
 exec sleep 3600",
             w = work.display()
@@ -303,10 +313,12 @@ exec sleep 3600",
     pub fn dockhard(&self, args: &[&str]) -> Out {
         let mut cmd = Command::new("nsenter");
         cmd.args(["-t", &self.keeper_pid.to_string(), "-m", "-n", "--"])
-            .arg(env!("CARGO_BIN_EXE_dockhard"))
+            .arg(self.work.join("bin/dockhard"))
             .args(["--root", "/", "--state-dir", "/run/dockhard"])
             .args(args)
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            // No audit record in the machine's system log from a test.
+            .env("DOCKHARD_SYSLOG_SOCKET", "");
         run(&mut cmd, Duration::from_secs(300))
     }
 
