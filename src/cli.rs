@@ -564,24 +564,7 @@ fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
 }
 
 fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format) -> Result<i32> {
-    // A kind that could not be checked, or an error finding on a target this
-    // plan does not change, means the host cannot be called compliant.
-    let blocking: Vec<String> = plan
-        .findings
-        .iter()
-        .filter(|f| {
-            f.blocking
-                || (f.status == crate::plan::Status::Error
-                    && !plan
-                        .changes
-                        .iter()
-                        .any(|c| f.target.as_deref() == Some(c.target.as_str())))
-        })
-        .map(|f| match &f.target {
-            Some(t) if !f.message.contains(t.as_str()) => format!("{}: {t}: {}", f.rule, f.message),
-            _ => format!("{}: {}", f.rule, f.message),
-        })
-        .collect();
+    let blocking = plan.blockers();
     if !blocking.is_empty() {
         if format == Format::Text {
             print(&render::plan_text(plan, &env.catalog, env.style));

@@ -367,9 +367,25 @@ impl Plan {
         self.findings.iter().any(|f| f.status == Status::Error)
     }
 
-    /// Findings that stop an apply: a kind that could not be planned.
-    pub fn blocking(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.blocking)
+    /// Why this plan may not be applied, one line per finding: a kind that
+    /// could not be checked, or an error finding on a target the plan does
+    /// not change (the host cannot be called compliant).
+    pub fn blockers(&self) -> Vec<String> {
+        self.findings
+            .iter()
+            .filter(|f| {
+                f.blocking
+                    || (f.status == Status::Error
+                        && !self
+                            .changes
+                            .iter()
+                            .any(|c| f.target.as_deref() == Some(c.target.as_str())))
+            })
+            .map(|f| match &f.target {
+                Some(t) if !f.message.contains(t.as_str()) => format!("{}: {t}: {}", f.rule, f.message),
+                _ => format!("{}: {}", f.rule, f.message),
+            })
+            .collect()
     }
 }
 

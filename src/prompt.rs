@@ -472,30 +472,11 @@ fn second_yes(change: &Change) -> Result<bool> {
     Ok(answer.eq_ignore_ascii_case("yes"))
 }
 
-/// Findings that stop an apply, as `apply` refuses them.
-fn blocking_reasons(plan: &Plan) -> Vec<String> {
-    plan.findings
-        .iter()
-        .filter(|f| {
-            f.blocking
-                || (f.status == Status::Error
-                    && !plan
-                        .changes
-                        .iter()
-                        .any(|c| f.target.as_deref() == Some(c.target.as_str())))
-        })
-        .map(|f| match &f.target {
-            Some(t) if !f.message.contains(t.as_str()) => format!("{}: {t}: {}", f.rule, f.message),
-            _ => format!("{}: {}", f.rule, f.message),
-        })
-        .collect()
-}
-
 /// Runs the review of `plan` (made for `kinds`) and applies what was
 /// accepted. Returns the exit code: 0 applied (or nothing to do / nothing
 /// accepted), 1 quit or declined.
 pub fn fix(session: &Session<'_>, plan: Plan) -> Result<i32> {
-    let blocking = blocking_reasons(&plan);
+    let blocking = plan.blockers();
     if !blocking.is_empty() {
         return Err(Error::msg(format!(
             "the plan is incomplete, nothing can be applied:\n  {}\nFix the input, or leave the kind out with --only.",
