@@ -988,7 +988,7 @@ fn rule_intents<'a>(
                         None => "(was not set: container root is host root)".to_string(),
                     };
                     let user = if want == "default" {
-                        "dockremap (created by dockerd)".to_string()
+                        "dockremap (created by the subid-remap-range rule)".to_string()
                     } else {
                         want.clone()
                     };
@@ -1040,7 +1040,9 @@ fn rule_intents<'a>(
                     list.iter().map(|r| json::quote(r)).collect::<Vec<_>>().join(", ")
                 ),
                 was: String::new(),
-                extra: "; a reload (SIGHUP) also applies it".to_string(),
+                extra:
+                    "; dockerd drops them at its next restart (a SIGHUP keeps the registries it runs with)"
+                        .to_string(),
                 may_break: None,
                 disruptive: None,
             });
