@@ -182,6 +182,8 @@ pub fn main() -> i32 {
 }
 
 pub(crate) struct Env {
+    /// This run's global options, to repeat in suggested commands.
+    pub(crate) flags: String,
     /// Live steps may be made: the machine's own root and not `--offline`.
     pub(crate) live: bool,
     /// The state dir is the default one inside the root.
@@ -236,6 +238,7 @@ fn load_env(global: &Global) -> Result<Env> {
         }
     };
     Ok(Env {
+        flags: repeat_flags(global),
         live: root.is_machine_root() && !global.offline,
         default_state,
         root_arg: root.path().display().to_string(),
@@ -356,14 +359,36 @@ fn write_file_atomic(path: &Path, content: &[u8]) -> Result<()> {
 }
 
 /// Asks once on a terminal; refuses without one.
-fn confirm(question: &str, yes: bool) -> Result<bool> {
+/// The global options of this run as they must be repeated in a command a
+/// message suggests (`--root`, `--state-dir`, `--profile`, `--offline`), so
+/// a pasted hint acts on the same tree, never on the live host by mistake.
+fn repeat_flags(global: &Global) -> String {
+    let mut out = String::new();
+    if global.root != Path::new("/") {
+        out.push_str(&format!(" --root {}", global.root.display()));
+    }
+    if let Some(dir) = &global.state_dir {
+        out.push_str(&format!(" --state-dir {}", dir.display()));
+    }
+    if let Some(profile) = &global.profile {
+        out.push_str(&format!(" --profile {}", profile.display()));
+    }
+    if global.offline {
+        out.push_str(" --offline");
+    }
+    out
+}
+
+/// Asks once on a terminal; without one refuses, naming the command that
+/// does the same without asking (`hint`).
+fn confirm(question: &str, yes: bool, hint: &str) -> Result<bool> {
     if yes {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::msg(
-            "no terminal to confirm on; nothing was changed. Review with `dockhard plan`, then run `dockhard apply --yes`",
-        ));
+        return Err(Error::msg(format!(
+            "no terminal to confirm on; nothing was changed. {hint}"
+        )));
     }
     dialoguer::Confirm::new()
         .with_prompt(question)
@@ -383,7 +408,7 @@ fn run(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Fix { only } => {
-            crate::prompt::require_terminal()?;
+            crate::prompt::require_terminal(&repeat_flags(global))?;
             let env = load_env(global)?;
             check_state_dir(&env)?;
             let plan = make_plan(&env, global, only, false)?;
@@ -448,7 +473,18 @@ fn run(cli: &Cli) -> Result<i32> {
             check_state_dir(&env)?;
             let mut plan = match plan_file {
                 Some(file) => load_plan_file(file, &env)?,
-                None => make_plan(&env, global, only, *restart_docker)?,
+                None => {
+                    let first = make_plan(&env, global, only, *restart_docker)?;
+                    if first.changes.is_empty() {
+                        first
+                    } else {
+                        // Plan again under the lock: a run started at the
+                        // same time waits here, then plans on what the other
+                        // one left, instead of applying a plan gone stale.
+                        env.store.hold()?;
+                        make_plan(&env, global, only, *restart_docker)?
+                    }
+                }
             };
             if plan_file.is_some() && !only.is_empty() {
                 let kinds = parse_kinds(only)?;
@@ -467,6 +503,7 @@ fn run(cli: &Cli) -> Result<i32> {
         } => {
             let env = load_env(global)?;
             check_state_dir(&env)?;
+            env.store.hold()?;
             rollback(&env, snapshot_id.as_deref(), *yes, *force)
         }
         Command::Snapshots { action, format } => {
@@ -585,7 +622,9 @@ fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format
         print(&render::plan_text(plan, &env.catalog, env.style));
     }
     let question = format!("Apply {} change(s) to {}?", plan.changes.len(), plan.root);
-    if !confirm(&question, yes)? {
+    let flags = repeat_flags(global);
+    let hint = format!("Review with `dockhard{flags} plan`, then run `dockhard{flags} apply --yes`");
+    if !confirm(&question, yes, &hint)? {
         print("Nothing was changed.\n");
         return Ok(1);
     }
@@ -621,12 +660,10 @@ fn apply_plan(env: &Env, global: &Global, plan: &Plan, yes: bool, format: Format
     Ok(0)
 }
 
+/// The options a suggested `dockhard … rollback ID` needs to find this
+/// run's tree and snapshots.
 fn root_flag(env: &Env) -> String {
-    if env.root.is_machine_root() {
-        String::new()
-    } else {
-        format!(" --root {}", env.root_arg)
-    }
+    env.flags.clone()
 }
 
 fn apply_json(applied: Option<&apply::Applied>, plan: &Plan) -> String {
@@ -737,7 +774,8 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         }
     }
     print(&text);
-    if !confirm(&format!("Restore {} target(s)?", changes.len()), yes)? {
+    let hint = format!("Run `dockhard{} rollback {} --yes`", env.flags, manifest.id);
+    if !confirm(&format!("Restore {} target(s)?", changes.len()), yes, &hint)? {
         print("Nothing was changed.\n");
         return Ok(1);
     }

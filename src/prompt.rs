@@ -73,14 +73,15 @@ pub struct Session<'a> {
 
 /// `fix` talks to a person: it needs a terminal on standard input (answers)
 /// and standard error (the review). Checked before anything is planned.
-pub fn require_terminal() -> Result<()> {
+/// `flags` are the run's global options, repeated in the suggested commands.
+pub fn require_terminal(flags: &str) -> Result<()> {
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         return Ok(());
     }
-    Err(Error::msg(
+    Err(Error::msg(format!(
         "`dockhard fix` is interactive and needs a terminal (standard input and standard error); nothing was changed.\n\
-         Without one: review with `dockhard plan` (or `dockhard plan --out plan.json`), then apply with `dockhard apply --yes` (or `dockhard apply --yes plan.json`).",
-    ))
+         Without one: review with `dockhard{flags} plan` (or `dockhard{flags} plan --out plan.json`), then apply with `dockhard{flags} apply --yes` (or `dockhard{flags} apply --yes plan.json`)."
+    )))
 }
 
 /// Colour for the review, which is written to standard error.

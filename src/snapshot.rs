@@ -335,12 +335,15 @@ pub struct Store {
     state_dir: PathBuf,
     /// How long an apply or rollback waits for another run's lock.
     lock_wait: Duration,
+    /// The lock, when this run holds it from its start (see `hold`).
+    held: std::sync::OnceLock<Lock>,
 }
 
-/// An exclusive lock on the state dir, released on drop.
+/// An exclusive lock on the state dir, released on drop (`None`: the run
+/// already holds the lock through its store).
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    _file: Option<File>,
 }
 
 fn sync_dir(path: &Path) -> Result<()> {
@@ -389,6 +392,7 @@ impl Store {
         Store {
             state_dir,
             lock_wait: crate::apply::LOCK_WAIT,
+            held: std::sync::OnceLock::new(),
         }
     }
 
@@ -426,9 +430,23 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the lock for the rest of this run, before it plans: a second
+    /// run started at the same time waits, then plans on what the first one
+    /// left (and finds nothing to do) instead of applying a plan gone stale.
+    pub fn hold(&self) -> Result<()> {
+        if self.held.get().is_none() {
+            let lock = self.lock(self.lock_wait)?;
+            let _ = self.held.set(lock);
+        }
+        Ok(())
+    }
+
     /// Creates the state dir (0700) if needed and takes the lock, waiting
     /// up to `wait` for another run to finish.
     pub fn lock(&self, wait: Duration) -> Result<Lock> {
+        if self.held.get().is_some() {
+            return Ok(Lock { _file: None });
+        }
         if let Some(parent) = self.state_dir.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(&parent.display().to_string(), e))?;
         }
@@ -451,7 +469,7 @@ impl Store {
             // SAFETY: the fd belongs to `file`, which outlives this call.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
-                return Ok(Lock { _file: file });
+                return Ok(Lock { _file: Some(file) });
             }
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {

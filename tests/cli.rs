@@ -414,3 +414,32 @@ fn copy_dir(src: &Path, dst: &Path) {
         .unwrap();
     assert!(status.success());
 }
+
+/// Two unattended applies at once (cloud-init and Ansible on one host):
+/// the second waits for the first, then finds nothing to do.
+#[test]
+fn concurrent_applies_both_succeed_and_apply_once() {
+    let dir = basic_root();
+    let root = dir.path().to_str().unwrap().to_string();
+    let runs: Vec<std::thread::JoinHandle<Run>> = (0..2)
+        .map(|_| {
+            let root = root.clone();
+            std::thread::spawn(move || dockhard(&["--root", &root, "apply", "--yes", "-q"]))
+        })
+        .collect();
+    let results: Vec<Run> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    for run in &results {
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    }
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.stdout.contains("Nothing to change"))
+            .count(),
+        1,
+        "exactly one run applied"
+    );
+    let list = on(dir.path(), &["snapshots", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+}

@@ -463,8 +463,11 @@ fn without_a_terminal_fix_refuses_and_changes_nothing() {
     // No terminal at all.
     let run = on(root, &["fix"]);
     assert_eq!(run.code, 1);
+    // The suggested commands act on the same root, never on the live host.
+    let flags = format!("dockhard --root {}", root.display());
     assert!(
-        run.stderr.contains("`dockhard plan`") && run.stderr.contains("`dockhard apply --yes`"),
+        run.stderr.contains(&format!("`{flags} plan`"))
+            && run.stderr.contains(&format!("`{flags} apply --yes`")),
         "{}",
         run.stderr
     );
