@@ -694,8 +694,12 @@ pub fn rollback_changes(
                 kept: false,
             });
         }
-        let replaced =
-            matches!((&target.prior, &now), (Recorded::Inode(p), Recorded::Inode(c)) if !same_file(p, c));
+        // Never touched, even with --force: a file whose mode was changed
+        // that is now another file, and a mount point where another file
+        // system (or none) is mounted now.
+        let replaced = matches!((&target.prior, &now), (Recorded::Inode(p), Recorded::Inode(c)) if !same_file(p, c))
+            || matches!((&target.prior, &now), (Recorded::Mount { id, .. }, Recorded::Mount { id: now_id, .. }) if id != now_id)
+            || matches!((&target.prior, &now), (Recorded::Mount { .. }, Recorded::Absent));
         if replaced {
             match drift.iter_mut().find(|d| d.path == target.path) {
                 Some(d) => d.kept = true,

@@ -556,7 +556,18 @@ fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
                 change.id, change.target
             )));
         }
-        if let crate::plan::Action::FirewallRules { backend, .. } = &change.action {
+        if let crate::plan::Action::FirewallRules { backend, tag, .. } = &change.action {
+            // Only dockhard's own tagged rules are ever removed or added.
+            let own = env
+                .catalog
+                .get(&change.rule)
+                .is_some_and(|r| r.kind == Kind::Iptables && *tag == format!("dockhard:{}", r.id));
+            if !own {
+                return Err(Error::msg(format!(
+                    "{shown}: change {}: `{tag}` is not the tag of a dockhard firewall rule; refusing the plan",
+                    change.id
+                )));
+            }
             if path != format!("iptables:{backend}")
                 || !crate::host::live::firewall::BACKENDS.contains(&backend.as_str())
             {
@@ -565,11 +576,22 @@ fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
                     change.id
                 )));
             }
-        } else if let crate::plan::Action::DockerdReload { .. } = &change.action {
+        } else if let crate::plan::Action::DockerdReload { restart, .. } = &change.action {
             if path != "dockerd" {
                 return Err(Error::msg(format!(
                     "{shown}: change {}: a dockerd reload must have the target `dockerd`, not `{path}`",
                     change.id
+                )));
+            }
+            // A plan file never chooses a command to run: only SIGHUP, the
+            // profile's restart_command, or systemd's restart.
+            let profile_command = env.policy.rule("daemon-reload").params.strings("restart_command");
+            let systemd = ["systemctl", "restart", "docker.service"];
+            if !restart.is_empty() && *restart != profile_command && *restart != systemd {
+                return Err(Error::msg(format!(
+                    "{shown}: change {}: restart command `{}` is neither the profile's restart_command nor systemd's; refusing the plan",
+                    change.id,
+                    restart.join(" ")
                 )));
             }
         } else if !path.starts_with('/') || crate::host::relative(&path).is_err() || path == "/" {

@@ -95,7 +95,7 @@ pub fn check(root: &HostRoot, before: &Baseline) -> Result<Report> {
                     .push(format!("a container of {image} starts and exits 0")),
                 Ok(None) => report
                     .skipped
-                    .push("container start: dockerd has no image to try".to_string()),
+                    .push("container start: dockerd has no image with `true` or a shell to try".to_string()),
                 Err(e) => problems.push(format!("a test container does not run: {e}")),
             }
         }

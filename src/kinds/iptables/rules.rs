@@ -115,7 +115,18 @@ pub fn generate(p: &RuleParams) -> Vec<ChainRule> {
     let tag = tag(&p.rule_id);
     let br = p.bridge.as_str();
     let user = |args: &[&str]| -> ChainRule {
-        let mut all: Vec<&str> = args.to_vec();
+        // `-d 0.0.0.0/0` matches everything and `iptables -S` leaves it out:
+        // written, it would never read back the same.
+        let mut all: Vec<&str> = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            if matches!(args[i], "-d" | "-s") && args.get(i + 1) == Some(&"0.0.0.0/0") {
+                i += 2;
+                continue;
+            }
+            all.push(args[i]);
+            i += 1;
+        }
         let target = all.iter().position(|a| *a == "-j").unwrap_or(all.len());
         all.splice(target..target, ["-m", "comment", "--comment", tag.as_str()]);
         ChainRule::new("filter", "DOCKER-USER", &all)
