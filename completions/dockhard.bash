@@ -25,9 +25,6 @@ _dockhard() {
             dockhard,fix)
                 cmd="dockhard__subcmd__fix"
                 ;;
-            dockhard,help)
-                cmd="dockhard__subcmd__help"
-                ;;
             dockhard,plan)
                 cmd="dockhard__subcmd__plan"
                 ;;
@@ -43,71 +40,14 @@ _dockhard() {
             dockhard,snapshots)
                 cmd="dockhard__subcmd__snapshots"
                 ;;
-            dockhard__subcmd__help,apply)
-                cmd="dockhard__subcmd__help__subcmd__apply"
-                ;;
-            dockhard__subcmd__help,explain)
-                cmd="dockhard__subcmd__help__subcmd__explain"
-                ;;
-            dockhard__subcmd__help,fix)
-                cmd="dockhard__subcmd__help__subcmd__fix"
-                ;;
-            dockhard__subcmd__help,help)
-                cmd="dockhard__subcmd__help__subcmd__help"
-                ;;
-            dockhard__subcmd__help,plan)
-                cmd="dockhard__subcmd__help__subcmd__plan"
-                ;;
-            dockhard__subcmd__help,profile)
-                cmd="dockhard__subcmd__help__subcmd__profile"
-                ;;
-            dockhard__subcmd__help,rollback)
-                cmd="dockhard__subcmd__help__subcmd__rollback"
-                ;;
-            dockhard__subcmd__help,rules)
-                cmd="dockhard__subcmd__help__subcmd__rules"
-                ;;
-            dockhard__subcmd__help,snapshots)
-                cmd="dockhard__subcmd__help__subcmd__snapshots"
-                ;;
-            dockhard__subcmd__help__subcmd__profile,show)
-                cmd="dockhard__subcmd__help__subcmd__profile__subcmd__show"
-                ;;
-            dockhard__subcmd__help__subcmd__snapshots,list)
-                cmd="dockhard__subcmd__help__subcmd__snapshots__subcmd__list"
-                ;;
-            dockhard__subcmd__help__subcmd__snapshots,show)
-                cmd="dockhard__subcmd__help__subcmd__snapshots__subcmd__show"
-                ;;
-            dockhard__subcmd__profile,help)
-                cmd="dockhard__subcmd__profile__subcmd__help"
-                ;;
             dockhard__subcmd__profile,show)
                 cmd="dockhard__subcmd__profile__subcmd__show"
-                ;;
-            dockhard__subcmd__profile__subcmd__help,help)
-                cmd="dockhard__subcmd__profile__subcmd__help__subcmd__help"
-                ;;
-            dockhard__subcmd__profile__subcmd__help,show)
-                cmd="dockhard__subcmd__profile__subcmd__help__subcmd__show"
-                ;;
-            dockhard__subcmd__snapshots,help)
-                cmd="dockhard__subcmd__snapshots__subcmd__help"
                 ;;
             dockhard__subcmd__snapshots,list)
                 cmd="dockhard__subcmd__snapshots__subcmd__list"
                 ;;
             dockhard__subcmd__snapshots,show)
                 cmd="dockhard__subcmd__snapshots__subcmd__show"
-                ;;
-            dockhard__subcmd__snapshots__subcmd__help,help)
-                cmd="dockhard__subcmd__snapshots__subcmd__help__subcmd__help"
-                ;;
-            dockhard__subcmd__snapshots__subcmd__help,list)
-                cmd="dockhard__subcmd__snapshots__subcmd__help__subcmd__list"
-                ;;
-            dockhard__subcmd__snapshots__subcmd__help,show)
-                cmd="dockhard__subcmd__snapshots__subcmd__help__subcmd__show"
                 ;;
             *)
                 ;;
@@ -116,7 +56,7 @@ _dockhard() {
 
     case "${cmd}" in
         dockhard)
-            opts="-q -v -h -V --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help --version plan apply rollback snapshots rules profile explain fix help"
+            opts="-q -v -h -V --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help --version plan apply rollback snapshots rules profile explain fix"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,7 +97,7 @@ _dockhard() {
             fi
             case "${prev}" in
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "suid mount daemon iptables subid advice" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -233,7 +173,7 @@ _dockhard() {
             fi
             case "${prev}" in
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "suid mount daemon iptables subid advice" -- "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -263,188 +203,6 @@ _dockhard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dockhard__subcmd__help)
-            opts="plan apply rollback snapshots rules profile explain fix help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__apply)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__explain)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__fix)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__plan)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__profile)
-            opts="show"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__profile__subcmd__show)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__rollback)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__rules)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__snapshots)
-            opts="list show"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__snapshots__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__help__subcmd__snapshots__subcmd__show)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dockhard__subcmd__plan)
             opts="-q -v -h --format --out --only --detailed-exitcode --restart-docker --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -461,7 +219,7 @@ _dockhard() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "suid mount daemon iptables subid advice" -- "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -492,7 +250,7 @@ _dockhard() {
             return 0
             ;;
         dockhard__subcmd__profile)
-            opts="-q -v -h --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help show help"
+            opts="-q -v -h --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -518,48 +276,6 @@ _dockhard() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__profile__subcmd__help)
-            opts="show help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__profile__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__profile__subcmd__help__subcmd__show)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -674,7 +390,7 @@ _dockhard() {
             return 0
             ;;
         dockhard__subcmd__snapshots)
-            opts="-q -v -h --format --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help list show help"
+            opts="-q -v -h --format --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help list show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -711,69 +427,17 @@ _dockhard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dockhard__subcmd__snapshots__subcmd__help)
-            opts="list show help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__snapshots__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__snapshots__subcmd__help__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dockhard__subcmd__snapshots__subcmd__help__subcmd__show)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dockhard__subcmd__snapshots__subcmd__list)
-            opts="-q -v -h --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help"
+            opts="-q -v -h --format --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -802,12 +466,16 @@ _dockhard() {
             return 0
             ;;
         dockhard__subcmd__snapshots__subcmd__show)
-            opts="-q -v -h --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help"
+            opts="-q -v -h --format --root --offline --profile --state-dir --color --quiet --verbose --lock-wait --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

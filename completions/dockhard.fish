@@ -44,11 +44,15 @@ complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "rules" -d 'The ru
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "profile" -d 'Print the effective profile as commented TOML, to save and edit'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "explain" -d 'A rule\'s rationale, what it changes and what it may break'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "fix" -d 'Review the plan change by change on a terminal, then apply the accepted ones'
-complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l format -r -f -a "text\t''
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l out -d 'Also save the plan as JSON, for `apply PLAN_FILE`' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l only -d 'Only these kinds (suid, mount, daemon, iptables, subid, advice)' -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l only -d 'Only these kinds (suid, mount, daemon, iptables, subid, advice)' -r -f -a "suid\t''
+mount\t''
+daemon\t''
+iptables\t''
+subid\t''
+advice\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l profile -d 'TOML profile (default: the built-in one)' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
@@ -62,7 +66,12 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l offline -d 'P
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l only -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l only -d 'Only these kinds; with PLAN_FILE, only the plan\'s changes of these kinds (and the folders they need)' -r -f -a "suid\t''
+mount\t''
+daemon\t''
+iptables\t''
+subid\t''
+advice\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l format -r -f -a "text\t''
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
@@ -85,28 +94,29 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l color -d 
 always\t''
 never\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l lock-wait -d 'How long apply, rollback and fix wait for another run\'s lock before giving up (exit 1)' -r
-complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -s y -l yes
+complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l force -d 'Restore targets even if they changed since the apply'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l offline -d 'Persistent changes only; no live step (iptables, remount, daemon reload)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l format -r -f -a "text\t''
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l format -d 'Output format (also after `list` or `show ID`)' -r -f -a "text\t''
 json\t''"
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l color -d 'Colour output' -r -f -a "auto\t''
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l lock-wait -d 'How long apply, rollback and fix wait for another run\'s lock before giving up (exit 1)' -r
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -l offline -d 'Persistent changes only; no live step (iptables, remount, daemon reload)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Print less'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -s v -l verbose -d 'Print more (compliant findings too)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'All snapshots, oldest first'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'One snapshot\'s targets and changes'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l lock-wait -d 'How long apply, rollback and fix wait for another run\'s lock before giving up (exit 1)' -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l offline -d 'Persistent changes only; no live step (iptables, remount, daemon reload)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -s q -l quiet -d 'Print less'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -s v -l verbose -d 'Print more (compliant findings too)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -s h -l help -d 'Print help'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -f -a "list" -d 'All snapshots, oldest first'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -f -a "show" -d 'One snapshot\'s targets and changes'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l format -d 'Output format (also after `list` or `show ID`)' -r -f -a "text\t''
+json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l profile -d 'TOML profile (default: the built-in one)' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
@@ -118,6 +128,8 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l format -d 'Output format (also after `list` or `show ID`)' -r -f -a "text\t''
+json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
@@ -129,9 +141,6 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from help" -f -a "list" -d 'All snapshots, oldest first'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from help" -f -a "show" -d 'One snapshot\'s targets and changes'
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l format -r -f -a "text\t''
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
@@ -145,19 +154,18 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l offline -d '
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -l color -d 'Colour output' -r -f -a "auto\t''
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -l lock-wait -d 'How long apply, rollback and fix wait for another run\'s lock before giving up (exit 1)' -r
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -l offline -d 'Persistent changes only; no live step (iptables, remount, daemon reload)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Print less'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'Print more (compliant findings too)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter; loads back with --profile to the same policy'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l lock-wait -d 'How long apply, rollback and fix wait for another run\'s lock before giving up (exit 1)' -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l offline -d 'Persistent changes only; no live step (iptables, remount, daemon reload)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -s q -l quiet -d 'Print less'
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more (compliant findings too)'
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter; loads back with --profile to the same policy'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
@@ -169,8 +177,6 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_se
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter; loads back with --profile to the same policy'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l profile -d 'TOML profile (default: the built-in one)' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
@@ -182,7 +188,12 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l offline -d
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l only -d 'Only these kinds (suid, mount, daemon, iptables, subid, advice)' -r
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l only -d 'Only these kinds (suid, mount, daemon, iptables, subid, advice)' -r -f -a "suid\t''
+mount\t''
+daemon\t''
+iptables\t''
+subid\t''
+advice\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l profile -d 'TOML profile (default: the built-in one)' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
@@ -194,15 +205,3 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l offline -d 'Pe
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "plan" -d 'Show what would change (changes nothing)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "apply" -d 'Apply a fresh plan, or exactly the changes of a saved plan file'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "rollback" -d 'Restore the state a snapshot recorded (default: the latest apply)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "snapshots" -d 'List snapshots, or show one'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "rules" -d 'The rule catalog with ids, kinds and guideline items'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "profile" -d 'Print the effective profile as commented TOML, to save and edit'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "explain" -d 'A rule\'s rationale, what it changes and what it may break'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "fix" -d 'Review the plan change by change on a terminal, then apply the accepted ones'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and not __fish_seen_subcommand_from plan apply rollback snapshots rules profile explain fix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and __fish_seen_subcommand_from snapshots" -f -a "list" -d 'All snapshots, oldest first'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and __fish_seen_subcommand_from snapshots" -f -a "show" -d 'One snapshot\'s targets and changes'
-complete -c dockhard -n "__fish_dockhard_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter; loads back with --profile to the same policy'

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// Harden a Linux host that runs Docker: plan, apply, roll back.
 #[derive(Debug, Parser)]
-#[command(name = "dockhard", version, about, long_about = None)]
+#[command(name = "dockhard", version, about, long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -62,6 +62,9 @@ pub enum ColorChoice {
     Never,
 }
 
+/// The kinds `--only` accepts.
+const KINDS: [&str; 6] = ["suid", "mount", "daemon", "iptables", "subid", "advice"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -78,7 +81,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Only these kinds (suid, mount, daemon, iptables, subid, advice).
-        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...", value_parser = KINDS)]
         only: Vec<String>,
         /// Exit 2 when changes are pending, 0 when none.
         #[arg(long)]
@@ -94,7 +97,9 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
-        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        /// Only these kinds; with PLAN_FILE, only the plan's changes of these
+        /// kinds (and the folders they need).
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...", value_parser = KINDS)]
         only: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -104,7 +109,10 @@ pub enum Command {
     },
     /// Restore the state a snapshot recorded (default: the latest apply).
     Rollback {
+        /// The snapshot to restore (default: the latest apply that was not
+        /// rolled back). A rollback's own snapshot undoes that rollback.
         snapshot_id: Option<String>,
+        /// Do not ask for confirmation (needed without a terminal).
         #[arg(long, short)]
         yes: bool,
         /// Restore targets even if they changed since the apply.
@@ -115,7 +123,8 @@ pub enum Command {
     Snapshots {
         #[command(subcommand)]
         action: Option<SnapshotsAction>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        /// Output format (also after `list` or `show ID`).
+        #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
         format: Format,
     },
     /// The rule catalog with ids, kinds and guideline items.
@@ -129,7 +138,10 @@ pub enum Command {
         action: ProfileAction,
     },
     /// A rule's rationale, what it changes and what it may break.
-    Explain { rule_id: String },
+    Explain {
+        /// A rule id from `dockhard rules`.
+        rule_id: String,
+    },
     /// Review the plan change by change on a terminal, then apply the accepted ones.
     ///
     /// For each change: its rule, guideline item, reason, what it may break,
@@ -140,7 +152,7 @@ pub enum Command {
     /// snapshot. Needs a terminal: without one, use `plan` and `apply --yes`.
     Fix {
         /// Only these kinds (suid, mount, daemon, iptables, subid, advice).
-        #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+        #[arg(long, value_delimiter = ',', value_name = "KIND,...", value_parser = KINDS)]
         only: Vec<String>,
     },
 }
@@ -176,9 +188,31 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "dockhard: error: {err}");
+            // A pipeline that asked for JSON gets one object on failure too.
+            if wants_json(&cli.command) {
+                let value = serde_json::json!({"schema": SCHEMA, "error": err.to_string(), "applied": [], "snapshot": null});
+                let _ = writeln!(std::io::stdout(), "{value}");
+            }
             1
         }
     }
+}
+
+/// Whether the command's output is JSON (`--format json`).
+fn wants_json(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Plan {
+            format: Format::Json,
+            ..
+        } | Command::Apply {
+            format: Format::Json,
+            ..
+        } | Command::Snapshots {
+            format: Format::Json,
+            ..
+        } | Command::Rules { format: Format::Json }
+    )
 }
 
 pub(crate) struct Env {

@@ -121,7 +121,7 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
         }
     } else if !changes.is_empty() {
         live_steps_left_out
-            .push("all live steps (iptables, remount, dockerd reload): this is an offline root".to_string());
+            .push("all live steps (iptables, remount, dockerd reload): this run is offline (a root other than /, or --offline)".to_string());
     }
     Plan {
         schema: SCHEMA,

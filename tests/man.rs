@@ -190,11 +190,20 @@ fn check_dir(dir: &str, files: &[(String, String)], suffixes: &[&str]) -> Vec<St
 fn man_pages() -> Vec<(String, String)> {
     let root = dockhard::cli::Cli::command();
     let mut pages = vec![("dockhard.8".to_string(), root_page(root.clone()))];
-    for sub in root.get_subcommands() {
-        let name = format!("dockhard-{}", sub.get_name());
-        let cmd = sub.clone().name(name.clone().leak() as &str);
+    // A page per command, and per subcommand (dockhard-snapshots-list.8),
+    // as the SEE ALSO and SUBCOMMANDS sections name them.
+    let mut todo: Vec<(String, clap::Command)> = root
+        .get_subcommands()
+        .map(|sub| (format!("dockhard-{}", sub.get_name()), sub.clone()))
+        .collect();
+    while let Some((name, sub)) = todo.pop() {
+        for nested in sub.get_subcommands() {
+            todo.push((format!("{name}-{}", nested.get_name()), nested.clone()));
+        }
+        let cmd = sub.name(name.clone().leak() as &str);
         pages.push((format!("{name}.8"), render(cmd)));
     }
+    pages.sort();
     pages.push(("dockhard-catalog.7".to_string(), catalog_page()));
     pages
 }

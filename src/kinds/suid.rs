@@ -67,6 +67,17 @@ pub const PATH_DIRS: &[&str] = &[
 /// Docker's default data root; never scanned (container layers).
 pub const DOCKER_DATA_ROOT: &str = "/var/lib/docker";
 
+/// Other container and image stores: their files are container content,
+/// not the host's binaries, and changing them changes images.
+pub const CONTAINER_STORES: &[&str] = &[
+    "/var/lib/containerd",
+    "/var/lib/containers",
+    "/var/lib/lxc",
+    "/var/lib/lxd",
+    "/var/lib/machines",
+    "/var/lib/buildkit",
+];
+
 /// Most unreadable paths reported one by one; the rest are counted.
 const MAX_UNREADABLE_FINDINGS: usize = 20;
 
@@ -216,6 +227,9 @@ fn excludes(
         add(p, resolver);
     }
     add(DOCKER_DATA_ROOT, resolver);
+    for p in CONTAINER_STORES {
+        add(p, resolver);
+    }
     if let Some(data_root) = daemon_data_root(ctx.root) {
         add(&data_root, resolver);
     }
@@ -1565,6 +1579,27 @@ mod tests {
             findings_for(&out, "/home/alice/tool")[0]
                 .message
                 .starts_with("INVESTIGATE")
+        );
+    }
+
+    #[test]
+    fn container_stores_are_not_scanned() {
+        let (dir, root) = crate::kinds::testing::empty_root();
+        for store in CONTAINER_STORES.iter().chain([&DOCKER_DATA_ROOT]) {
+            let path = dir
+                .path()
+                .join(store.trim_start_matches('/'))
+                .join("snap/usr/bin/chfn");
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+        }
+        let policy = crate::kinds::testing::policy("");
+        let out = plan(&crate::kinds::testing::context(&root, &policy)).unwrap();
+        assert!(
+            out.changes.is_empty(),
+            "{:?}",
+            out.changes.iter().map(|c| &c.target).collect::<Vec<_>>()
         );
     }
 
