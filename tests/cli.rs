@@ -443,3 +443,33 @@ fn concurrent_applies_both_succeed_and_apply_once() {
     let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1);
 }
+
+/// A pipeline that asks for JSON gets one JSON object on failure too.
+#[test]
+fn json_output_on_failure_is_one_object_naming_the_error() {
+    let dir = basic_root();
+    write(
+        dir.path(),
+        "/etc/docker/daemon.json",
+        "{\n  \"icc\": true,\n}\n",
+        0o644,
+    );
+    for args in [
+        &["apply", "--yes", "--format", "json"][..],
+        &["plan", "--format", "json", "--only", "nope"][..],
+    ] {
+        let run = on(dir.path(), args);
+        assert_eq!(run.code, 1, "{args:?}");
+        if args[0] == "apply" {
+            let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            assert!(
+                value["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/etc/docker/daemon.json:3:"),
+                "{value}"
+            );
+            assert_eq!(value["applied"], serde_json::json!([]));
+        }
+    }
+}
