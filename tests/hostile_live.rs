@@ -178,7 +178,7 @@ fn rollback_after_the_mount_was_replaced_restores_the_rest() {
         let apply = sb.dockhard(&["--profile", &prof, "apply", "--yes", "--only", "mount"]);
         assert!(apply.ok(), "{}", show("apply", &apply));
         assert_ne!(sb.read("/etc/fstab"), fstab_before, "apply changed nothing");
-        sb.sh_ok("mount -t tmpfs -o mode=1777 tmpfs /tmp");
+        sb.mount_tmpfs_over("/tmp", "mode=1777");
         let rollback = sb.dockhard(&["--profile", &prof, "rollback", "--yes", "--force"]);
         assert_eq!(
             sb.read("/etc/fstab"),

@@ -295,6 +295,17 @@ exec sleep 3600",
         )
     }
 
+    /// Mounts a fresh tmpfs (with `options`) over `path` inside the sandbox,
+    /// keeping the sandbox's work folder visible when it lies below `path`
+    /// (a build under /tmp): it is held open across the mount and bound back.
+    pub fn mount_tmpfs_over(&self, path: &str, options: &str) {
+        self.sh_ok(&format!(
+            "exec 3<'{w}' && mount -t tmpfs -o {options} tmpfs '{path}' && mkdir -p '{w}' && \
+             mount --no-canonicalize --bind /proc/self/fd/3 '{w}'",
+            w = self.work.display()
+        ));
+    }
+
     /// Runs a shell script inside the sandbox; panics unless it exits 0.
     pub fn sh_ok(&self, script: &str) -> String {
         let out = self.sh(script);
