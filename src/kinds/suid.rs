@@ -1847,7 +1847,6 @@ garbage line
                 "/var/lib/docker/overlay2/abc/merged"
             ]
         );
-        assert_eq!(scan::unescape_mount_path("/a\\011b\\134c\\0"), "/a\tb\\c\\0");
         assert!(scan::fstype_skipped("fuse.rclone"));
         assert!(!scan::fstype_skipped("ext4"));
         assert!(!scan::fstype_skipped("tmpfs"));

@@ -91,53 +91,19 @@ pub fn fstype_skipped(fstype: &str) -> bool {
 /// Mount points (as the machine sees them) whose type is skipped, from the
 /// text of `/proc/self/mountinfo`. `/` itself is never returned.
 pub fn skipped_mount_points(mountinfo: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // id parent maj:min root mount-point options [optional...] - fstype source super
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        let (Some(point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else {
-            continue;
-        };
-        if sep < 6 {
-            continue;
-        }
-        let point = unescape_mount_path(point);
-        if point != "/" && fstype_skipped(fstype) {
-            out.push(point);
-        }
-    }
+    use crate::kinds::mount::mountinfo;
+    // Line by line: a line the parser refuses is passed over, never a
+    // reason to scan pseudo file systems.
+    let mut out: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|line| mountinfo::parse("/proc/self/mountinfo", line).ok())
+        .flatten()
+        .filter(|m| m.mount_point != "/" && fstype_skipped(&m.fstype))
+        .map(|m| m.mount_point)
+        .collect();
     out.sort();
     out.dedup();
     out
-}
-
-/// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012`
-/// newline, `\134` backslash) in a mountinfo path.
-pub fn unescape_mount_path(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 4 <= bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value = (bytes[i + 1] - b'0') as u32 * 64
-                + (bytes[i + 2] - b'0') as u32 * 8
-                + (bytes[i + 3] - b'0') as u32;
-            if let Ok(byte) = u8::try_from(value) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Paths (inside the root, canonical) whose subtrees are not scanned.
