@@ -70,6 +70,18 @@ fn capture_target(root: &HostRoot, target: &Target) -> Result<(Recorded, Option<
     }
 }
 
+/// Refuses a plan whose preconditions no longer hold, naming each target.
+pub fn refuse_stale(root: &HostRoot, changes: &[Change]) -> Result<()> {
+    let stale = stale_targets(root, changes);
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(Error::msg(format!(
+        "the host changed since the plan was made; nothing was applied. Changed targets:\n  {}\nMake a new plan.",
+        stale.join("\n  ")
+    )))
+}
+
 /// Checks every precondition; returns one line per stale target.
 pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
     let mut sim: HashMap<String, Sim> = HashMap::new();
@@ -367,13 +379,7 @@ pub fn execute(
         )));
     }
     let _lock = store.lock(store.lock_wait())?;
-    let stale = stale_targets(root, changes);
-    if !stale.is_empty() {
-        return Err(Error::msg(format!(
-            "the host changed since the plan was made; nothing was applied. Changed targets:\n  {}\nMake a new plan.",
-            stale.join("\n  ")
-        )));
-    }
+    refuse_stale(root, changes)?;
 
     // The snapshot: prior state of every target, on disk before any change.
     let id = store.create()?;

@@ -520,6 +520,10 @@ fn run(cli: &Cli) -> Result<i32> {
                     }
                 }
             };
+            if plan_file.is_some() {
+                // A saved plan gone stale is refused before it is shown.
+                apply::refuse_stale(&env.root, &plan.changes)?;
+            }
             if plan_file.is_some() && !only.is_empty() {
                 let kinds = parse_kinds(only)?;
                 plan.changes = planner::only_kinds(std::mem::take(&mut plan.changes), &kinds);

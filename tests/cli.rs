@@ -164,6 +164,9 @@ fn saved_plan_applies_exactly_and_a_stale_one_is_refused() {
         "only changed targets are named: {}",
         stale.stderr
     );
+    // Refused before it is shown: no diff that would read as if the
+    // admin's edit were about to be removed.
+    assert!(!stale.stdout.contains("# edited by someone"), "{}", stale.stdout);
     assert_same_tree(&before, &fingerprint(r, &[STATE]));
 
     // A fresh plan applies exactly its changes.
