@@ -42,8 +42,7 @@ pub fn plan(ctx: &Context<'_>) -> Result<Outcome> {
 /// reports a broken file).
 fn daemon_json(root: &HostRoot) -> Option<serde_json::Value> {
     let bytes = root.read_optional("/etc/docker/daemon.json").ok()??;
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    serde_json::from_slice(bytes).ok()
+    super::daemon::json_value(&bytes).ok()
 }
 
 /// Members of the docker group: listed members plus users whose primary

@@ -75,6 +75,15 @@ fn interpret(path: &str, content: Option<&[u8]>) -> Result<DaemonJson> {
     })
 }
 
+/// daemon.json as a JSON value, decoded the way dockerd reads it (a UTF-8
+/// BOM skipped, UTF-16 decoded), for the kinds that only need a few of its
+/// keys. A file that does not parse is the daemon kind's to report; callers
+/// get the reason.
+pub fn json_value(bytes: &[u8]) -> std::result::Result<serde_json::Value, String> {
+    let (_, text) = json::decode_text(bytes).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
 const CONFLICTS: &str = "daemon-unit-conflicts";
 const TCP_TLS: &str = "daemon-tcp-tls";
 

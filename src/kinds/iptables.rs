@@ -70,8 +70,7 @@ impl DaemonNet {
 
     /// Parses daemon.json text (a UTF-8 BOM is skipped); `None` if it is not JSON.
     pub fn parse(bytes: &[u8]) -> Option<DaemonNet> {
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-        serde_json::from_slice::<serde_json::Value>(bytes)
+        super::daemon::json_value(bytes)
             .ok()
             .map(|v| DaemonNet::from_json(&v))
     }

@@ -170,8 +170,7 @@ fn daemon_json_remap(ctx: &Context<'_>) -> Result<DaemonJsonRemap> {
     let Some(content) = ctx.root.read_optional(DAEMON_JSON)? else {
         return Ok(DaemonJsonRemap::NoFile);
     };
-    let text = content.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&content);
-    let json: serde_json::Value = match serde_json::from_slice(text) {
+    let json: serde_json::Value = match super::daemon::json_value(&content) {
         Ok(json) => json,
         Err(e) => {
             return Ok(DaemonJsonRemap::Unreadable(format!(

@@ -265,7 +265,7 @@ fn excludes(
 /// report.
 fn daemon_data_root(root: &HostRoot) -> Option<String> {
     let bytes = root.read_optional("/etc/docker/daemon.json").ok()??;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let value = super::daemon::json_value(&bytes).ok()?;
     ["data-root", "graph"]
         .iter()
         .find_map(|key| value.get(key)?.as_str())

@@ -623,3 +623,15 @@ fn read_daemon_json_keeps_three_states_apart() {
     write(&dir, DAEMON_JSON, "{\"icc\": false,}");
     assert!(read_daemon_json(&root).unwrap_err().message().contains(":1:15:"));
 }
+
+#[test]
+fn json_value_reads_what_dockerd_reads() {
+    let value = super::json_value(b"\xef\xbb\xbf{\"data-root\": \"/srv/docker\"}\r\n").unwrap();
+    assert_eq!(value["data-root"], "/srv/docker");
+    let mut utf16 = vec![0xff, 0xfe];
+    for unit in "{\"bip\": \"172.18.0.1/16\"}".encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    assert_eq!(super::json_value(&utf16).unwrap()["bip"], "172.18.0.1/16");
+    assert!(super::json_value(b"{\"icc\": true,}").is_err());
+}
