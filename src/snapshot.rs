@@ -23,6 +23,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod trust;
+
 pub const MANIFEST_SCHEMA: u32 = 1;
 
 /// The state of one target as recorded in a snapshot.
@@ -352,6 +354,9 @@ fn sync_dir(path: &Path) -> Result<()> {
         .map_err(|e| Error::io(&path.display().to_string(), e))
 }
 
+/// Creates a folder of the store, 0700 and owned by the effective uid (it
+/// is checked with `trust::check_private` after: an existing one is kept
+/// as it is, and refused if it is not private).
 fn create_private_dir(path: &Path) -> Result<()> {
     match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => {
@@ -363,6 +368,7 @@ fn create_private_dir(path: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(trust::cannot_create(path, e)),
         Err(e) => Err(Error::io(&path.display().to_string(), e)),
     }
 }
@@ -413,21 +419,16 @@ impl Store {
         self.state_dir.join("snapshots")
     }
 
+    /// A folder of the store (the state dir or `snapshots/`): a real
+    /// directory owned by the effective uid and writable by no one else.
+    /// The rules, and those for the folders above it, are in `trust`.
     fn check_private(&self, path: &Path) -> Result<()> {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(&path.display().to_string(), e))?;
-        if meta.file_type().is_symlink() || !meta.is_dir() {
-            return Err(Error::msg(format!(
-                "{}: is not a directory (a symbolic link?); refusing to keep snapshots there",
-                path.display()
-            )));
-        }
-        if meta.permissions().mode() & 0o022 != 0 {
-            return Err(Error::msg(format!(
-                "{}: state dir is writable by group or others; refusing",
-                path.display()
-            )));
-        }
-        Ok(())
+        let what = if path == self.state_dir {
+            "state dir"
+        } else {
+            "snapshots folder"
+        };
+        trust::check_private(path, what)
     }
 
     /// Takes the lock for the rest of this run, before it plans: a second
@@ -442,13 +443,24 @@ impl Store {
     }
 
     /// Creates the state dir (0700) if needed and takes the lock, waiting
-    /// up to `wait` for another run to finish.
+    /// up to `wait` for another run to finish. The folders on the way to
+    /// the state dir are checked before anything is created, and again once
+    /// they all exist; the state dir and `snapshots/` after (see `trust`).
     pub fn lock(&self, wait: Duration) -> Result<Lock> {
         if self.held.get().is_some() {
             return Ok(Lock { _file: None });
         }
+        trust::check_way(&self.state_dir)?;
         if let Some(parent) = self.state_dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(&parent.display().to_string(), e))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => trust::cannot_create(parent, e),
+                    _ => Error::io(&parent.display().to_string(), e),
+                })?;
+            trust::check_way(&self.state_dir)?;
         }
         create_private_dir(&self.state_dir)?;
         self.check_private(&self.state_dir)?;
@@ -544,6 +556,7 @@ impl Store {
 
     pub fn load(&self, id: &str) -> Result<Manifest> {
         let dir = self.snapshot_dir(id)?;
+        self.check_snapshot_folder(&dir)?;
         if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
             return Err(Error::msg(format!("{}: not a snapshot folder", dir.display())));
         }
