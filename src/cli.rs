@@ -432,6 +432,7 @@ fn confirm(question: &str, yes: bool, hint: &str) -> Result<bool> {
 }
 
 fn run(cli: &Cli) -> Result<i32> {
+    crate::privilege::require_root(cli)?;
     let global = &cli.global;
     crate::progress::set_enabled(!global.quiet && crate::progress::stderr_is_terminal());
     match &cli.command {

@@ -14,6 +14,7 @@ pub mod host;
 pub mod kinds;
 pub mod plan;
 pub mod planner;
+pub mod privilege;
 pub mod profile;
 pub mod progress;
 pub mod prompt;
