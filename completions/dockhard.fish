@@ -26,7 +26,7 @@ end
 
 complete -c dockhard -n "__fish_dockhard_needs_command" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_needs_command" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_needs_command" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_needs_command" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_needs_command" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -55,7 +55,7 @@ subid\t''
 advice\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand plan" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -76,7 +76,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l format -r -f
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -89,7 +89,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -s v -l verbose
 complete -c dockhard -n "__fish_dockhard_using_subcommand apply" -s h -l help -d 'Print help'
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand rollback" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -104,7 +104,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __f
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and not __fish_seen_subcommand_from list show" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -119,7 +119,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from list" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -132,7 +132,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand snapshots; and __fish_seen_subcommand_from show" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -145,7 +145,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l format -r -f
 json\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -156,7 +156,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -s v -l verbose
 complete -c dockhard -n "__fish_dockhard_using_subcommand rules" -s h -l help -d 'Print help'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -165,10 +165,10 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fis
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -s q -l quiet -d 'Print less'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more (compliant findings too)'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter; loads back with --profile to the same policy'
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and not __fish_seen_subcommand_from show" -f -a "show" -d 'The built-in profile, or the one given with --profile, with every rule and parameter and the snapshots kept ([snapshots] keep); loads back with --profile to the same policy'
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -179,7 +179,7 @@ complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_se
 complete -c dockhard -n "__fish_dockhard_using_subcommand profile; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand explain" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -196,7 +196,7 @@ subid\t''
 advice\t''"
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l root -d 'Tree to harden; any root other than / implies --offline' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l profile -d 'TOML profile (default: the built-in one)' -r -F
-complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root)' -r -F
+complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l state-dir -d 'Where snapshots live (default: var/lib/dockhard under the root); it must be yours and private (0700), under folders only root or you can change' -r -F
 complete -c dockhard -n "__fish_dockhard_using_subcommand fix" -l color -d 'Colour output' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -488,6 +488,8 @@ pub fn execute(
     manifest.status = SnapshotStatus::Applied;
     store.write_manifest(&manifest)?;
     let audit = crate::audit::record(&manifest, SnapshotStatus::Applied.as_str());
+    // This run is recorded whole: retention may delete the oldest snapshots.
+    store.retain(&_lock);
     Ok(Applied {
         snapshot: id,
         changes: changes.iter().map(|c| c.id.clone()).collect(),

@@ -191,10 +191,27 @@ pub struct RuleConfig {
     pub params: Params,
 }
 
+/// The profile's `[snapshots]` table: what the state dir keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    /// Finished snapshots kept after a successful apply or rollback; older
+    /// ones are deleted (see `snapshot::retention`).
+    pub keep: usize,
+}
+
+impl Default for SnapshotSettings {
+    fn default() -> SnapshotSettings {
+        SnapshotSettings {
+            keep: crate::snapshot::retention::DEFAULT_KEEP,
+        }
+    }
+}
+
 /// The effective policy: every catalog rule, enabled or not, with parameters.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub rules: Vec<RuleConfig>,
+    pub snapshots: SnapshotSettings,
     /// sha256 of the profile text ("builtin" profile: of the empty text).
     pub profile_sha256: String,
 }
@@ -229,11 +246,13 @@ impl Policy {
             })
             .collect();
         let text = profile.map(|(_, text)| text).unwrap_or("");
+        let mut snapshots = SnapshotSettings::default();
         if let Some((file, text)) = profile {
-            apply_profile(&mut rules, file, text)?;
+            snapshots = apply_profile(&mut rules, file, text)?;
         }
         Ok(Policy {
             rules,
+            snapshots,
             profile_sha256: crate::plan::sha256_hex(text.as_bytes()),
         })
     }
@@ -248,13 +267,52 @@ fn line_of(text: &str, offset: usize) -> usize {
 struct ProfileFile {
     #[serde(default)]
     rules: BTreeMap<String, toml::Spanned<BTreeMap<String, toml::Spanned<toml::Value>>>>,
+    #[serde(default)]
+    snapshots: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
 
-fn apply_profile(rules: &mut [RuleConfig], file: &str, text: &str) -> Result<()> {
+/// The profile's `[snapshots]` table: `keep`, an integer of at least
+/// `snapshot::retention::MIN_KEEP`; anything else is an error naming its line.
+fn snapshot_settings(
+    file: &str,
+    text: &str,
+    table: BTreeMap<String, toml::Spanned<toml::Value>>,
+) -> Result<SnapshotSettings> {
+    let mut settings = SnapshotSettings::default();
+    for (key, value) in table {
+        let line = line_of(text, value.span().start);
+        if key != "keep" {
+            return Err(Error::at(
+                file,
+                line,
+                None,
+                format!("unknown setting `snapshots.{key}` (known: keep)"),
+            ));
+        }
+        let min = crate::snapshot::retention::MIN_KEEP;
+        settings.keep = value
+            .into_inner()
+            .as_integer()
+            .filter(|n| *n >= min as i64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                Error::at(
+                    file,
+                    line,
+                    None,
+                    format!("snapshots.keep must be a whole number of at least {min}"),
+                )
+            })?;
+    }
+    Ok(settings)
+}
+
+fn apply_profile(rules: &mut [RuleConfig], file: &str, text: &str) -> Result<SnapshotSettings> {
     let parsed: ProfileFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         Error::at(file, line, None, e.message())
     })?;
+    let settings = snapshot_settings(file, text, parsed.snapshots)?;
     for (id, table) in parsed.rules {
         let rule_line = line_of(text, table.span().start);
         let Some(config) = rules.iter_mut().find(|r| r.rule.id == id) else {
@@ -320,7 +378,7 @@ fn apply_profile(rules: &mut [RuleConfig], file: &str, text: &str) -> Result<()>
             config.params.values.insert(key, value);
         }
     }
-    Ok(())
+    Ok(settings)
 }
 
 /// A rule's effective parameters with typed getters. Types were checked when
@@ -433,6 +491,27 @@ mod tests {
 
         let err = Policy::load(&catalog, Some(("p.toml", "[rules.mount-nosuid\n"))).unwrap_err();
         assert!(err.message().starts_with("p.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn snapshot_retention_is_a_profile_setting() {
+        let catalog = Catalog::builtin().unwrap();
+        let builtin = Policy::load(&catalog, None).unwrap();
+        assert_eq!(builtin.snapshots.keep, crate::snapshot::retention::DEFAULT_KEEP);
+        let policy = Policy::load(&catalog, Some(("p.toml", "[snapshots]\nkeep = 3\n"))).unwrap();
+        assert_eq!(policy.snapshots.keep, 3);
+        for (text, line, says) in [
+            ("[snapshots]\nkeep = 0\n", 2, "at least 1"),
+            ("\n[snapshots]\n\nkeep = \"5\"\n", 4, "whole number"),
+            ("[snapshots]\nkeep = -2\n", 2, "at least 1"),
+            ("[snapshots]\nkeep = 2\nmax_age = 3\n", 3, "snapshots.max_age"),
+        ] {
+            let err = Policy::load(&catalog, Some(("p.toml", text))).unwrap_err();
+            assert!(
+                err.message().starts_with(&format!("p.toml:{line}:")) && err.message().contains(says),
+                "{text:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub struct Global {
     /// TOML profile (default: the built-in one).
     #[arg(long, global = true, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Where snapshots live (default: var/lib/dockhard under the root).
+    /// Where snapshots live (default: var/lib/dockhard under the root); it
+    /// must be yours and private (0700), under folders only root or you
+    /// can change.
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Colour output.
@@ -168,7 +170,8 @@ pub enum SnapshotsAction {
 #[derive(Debug, Subcommand)]
 pub enum ProfileAction {
     /// The built-in profile, or the one given with --profile, with every rule
-    /// and parameter; loads back with --profile to the same policy.
+    /// and parameter and the snapshots kept ([snapshots] keep); loads back
+    /// with --profile to the same policy.
     Show,
 }
 
@@ -262,6 +265,7 @@ fn load_env(global: &Global) -> Result<Env> {
         ),
     };
     let default_state = global.state_dir.is_none();
+    let keep = policy.snapshots.keep;
     let color = match global.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -279,7 +283,9 @@ fn load_env(global: &Global) -> Result<Env> {
         root,
         catalog,
         policy,
-        store: Store::new(state_dir).with_lock_wait(std::time::Duration::from_secs(global.lock_wait)),
+        store: Store::new(state_dir)
+            .with_lock_wait(std::time::Duration::from_secs(global.lock_wait))
+            .with_keep(keep),
         own_paths,
         style: Style {
             color,

@@ -103,6 +103,21 @@ pub fn show(policy: &Policy, source: Option<&str>) -> String {
          # value, and an unknown one is an error. `dockhard explain ID` tells\n\
          # why a rule exists and what it may break.\n",
     );
+    out.push('\n');
+    comment(
+        &mut out,
+        &format!(
+            "Snapshots: after a successful apply or rollback, the oldest snapshots in the state dir beyond the last `keep` are deleted (at least {}). A snapshot of an unfinished apply, and one that a kept rollback rolled back, are never deleted.",
+            crate::snapshot::retention::MIN_KEEP
+        ),
+        76,
+    );
+    out.push_str("[snapshots]\n");
+    let default_keep = crate::catalog::SnapshotSettings::default().keep;
+    if policy.snapshots.keep != default_keep {
+        let _ = writeln!(out, "# built-in: keep = {default_keep}");
+    }
+    let _ = writeln!(out, "keep = {}", policy.snapshots.keep);
     for config in &policy.rules {
         let rule = &config.rule;
         out.push('\n');
@@ -197,6 +212,8 @@ mod tests {
             text.contains("# Kept setuid/setgid, matched by canonical path"),
             "{text}"
         );
+        assert!(text.contains("\n[snapshots]\nkeep = 20\n"), "{text}");
+        assert_eq!(again.snapshots, builtin.snapshots);
     }
 
     #[test]
@@ -205,7 +222,8 @@ mod tests {
         let profile = "[rules.mount-nosuid]\npoints = [\"/srv\", \"/tmp\"]\n\
                        [rules.suid-strip]\nenabled = false\nskip = [\"/opt/a \\\"b\\\"\"]\n\
                        [rules.subid-remap-range]\ncount = 131072\n\
-                       [rules.iptables-docker-user]\nrestrict_egress = true\n";
+                       [rules.iptables-docker-user]\nrestrict_egress = true\n\
+                       [snapshots]\nkeep = 3\n";
         let edited = Policy::load(&catalog, Some(("p.toml", profile))).unwrap();
         let text = show(&edited, Some("p.toml"));
         assert!(text.contains("from the profile p.toml"), "{text}");
@@ -217,8 +235,10 @@ mod tests {
             text.contains("# built-in: count = 65536\ncount = 131072\n"),
             "{text}"
         );
+        assert!(text.contains("# built-in: keep = 20\nkeep = 3\n"), "{text}");
         let again = Policy::load(&catalog, Some(("shown.toml", &text))).unwrap();
         same_policy(&edited, &again);
+        assert_eq!(again.snapshots.keep, 3);
         assert_eq!(again.rule("suid-strip").params.strings("skip"), ["/opt/a \"b\""]);
     }
 

@@ -23,6 +23,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod retention;
 mod trust;
 
 pub const MANIFEST_SCHEMA: u32 = 1;
@@ -331,6 +332,14 @@ pub struct Manifest {
     pub targets: Vec<Target>,
 }
 
+impl Manifest {
+    /// An apply that did not finish (its process was stopped): the host
+    /// may be half changed until it is rolled back.
+    pub fn unfinished(&self) -> bool {
+        self.status == SnapshotStatus::Pending
+    }
+}
+
 /// The snapshot store of one state dir.
 #[derive(Debug)]
 pub struct Store {
@@ -339,6 +348,8 @@ pub struct Store {
     lock_wait: Duration,
     /// The lock, when this run holds it from its start (see `hold`).
     held: std::sync::OnceLock<Lock>,
+    /// How many finished snapshots retention keeps (see `retention`).
+    keep: usize,
 }
 
 /// An exclusive lock on the state dir, released on drop (`None`: the run
@@ -399,6 +410,7 @@ impl Store {
             state_dir,
             lock_wait: crate::apply::LOCK_WAIT,
             held: std::sync::OnceLock::new(),
+            keep: retention::DEFAULT_KEEP,
         }
     }
 
@@ -582,6 +594,9 @@ impl Store {
     /// Every snapshot, oldest first. Entries that are not snapshot folders
     /// are skipped; an unreadable manifest is reported on stderr and skipped.
     pub fn list(&self) -> Result<Vec<Manifest>> {
+        if !trust::check_for_reading(&self.state_dir)? {
+            return Ok(Vec::new());
+        }
         let dir = self.snapshots_dir();
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
