@@ -379,6 +379,7 @@ pub fn execute(
         )));
     }
     let _lock = store.lock(store.lock_wait())?;
+    store.refuse_unfinished(&operation, "")?;
     refuse_stale(root, changes)?;
 
     // The snapshot: prior state of every target, on disk before any change.
@@ -424,11 +425,15 @@ pub fn execute(
                 kind: c.kind,
                 target: c.target.clone(),
                 summary: c.summary.clone(),
+                result: result_of(&c.action),
             })
             .collect(),
         targets,
+        pid: Some(std::process::id()),
+        digest: None,
     };
     store.write_manifest(&manifest)?;
+    let mut journal = store.open_journal(&id)?;
 
     // What the host looks like before the first change, for the health
     // check after the last one (live runs on the machine's own root).
@@ -436,9 +441,17 @@ pub fn execute(
     let mut attempted: HashSet<String> = HashSet::new();
     for (done, change) in changes.iter().enumerate() {
         attempted.insert(change.action.path().to_string());
-        if let Err(err) = perform(root, &change.action) {
+        let made = journal
+            .begin(done)
+            .and_then(|()| perform(root, &change.action))
+            .and_then(|()| journal.done(done));
+        if let Err(err) = made {
             let undo = restore_priors(root, store, &manifest, &attempted);
-            manifest.status = SnapshotStatus::Undone;
+            manifest.status = if undo.is_ok() {
+                SnapshotStatus::Undone
+            } else {
+                SnapshotStatus::UndoFailed
+            };
             let _ = store.write_manifest(&manifest);
             let outcome = if undo.is_ok() { "undone" } else { "undo-failed" };
             let _ = crate::audit::record(&manifest, outcome);
@@ -461,7 +474,11 @@ pub fn execute(
             Ok(report) => health = Some(report),
             Err(err) => {
                 let undo = restore_priors(root, store, &manifest, &attempted);
-                manifest.status = SnapshotStatus::Undone;
+                manifest.status = if undo.is_ok() {
+                    SnapshotStatus::Undone
+                } else {
+                    SnapshotStatus::UndoFailed
+                };
                 let _ = store.write_manifest(&manifest);
                 let outcome = if undo.is_ok() { "undone" } else { "undo-failed" };
                 let _ = crate::audit::record(&manifest, outcome);
@@ -496,6 +513,116 @@ pub fn execute(
         audit,
         health,
     })
+}
+
+/// The state `action` leaves its target in, in the shape a snapshot
+/// records it (none for a dockerd reload, which leaves no state).
+fn result_of(action: &Action) -> Option<Recorded> {
+    Some(match action {
+        Action::SetMode { expect, mode, .. } => Recorded::Inode(InodeState {
+            mode: *mode & 0o7777,
+            ..expect.clone()
+        }),
+        Action::WriteFile {
+            content,
+            mode,
+            uid,
+            gid,
+            ..
+        } => Recorded::File {
+            sha256: crate::plan::sha256_hex(&content.0),
+            size: content.0.len() as u64,
+            mode: *mode & 0o7777,
+            uid: *uid,
+            gid: *gid,
+            blob: String::new(),
+        },
+        Action::RemoveFile { .. } | Action::RemoveDir { .. } => Recorded::Absent,
+        Action::CreateDir { mode, uid, gid, .. } => Recorded::Dir {
+            mode: *mode & 0o7777,
+            uid: *uid,
+            gid: *gid,
+        },
+        Action::FirewallRules {
+            backend, tag, rules, ..
+        } => Recorded::Firewall {
+            backend: backend.clone(),
+            tag: tag.clone(),
+            rules: rules.clone(),
+        },
+        Action::Remount {
+            mount_id, options, ..
+        } => Recorded::Mount {
+            id: *mount_id,
+            options: options.clone(),
+        },
+        Action::DockerdReload { .. } => return None,
+    })
+}
+
+/// Whether a target is in `state` (a mode change: the same file, with that
+/// mode and owner).
+fn in_state(now: &Recorded, state: &Recorded) -> bool {
+    match (now, state) {
+        (Recorded::Inode(a), Recorded::Inode(b)) => {
+            same_file(a, b) && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid
+        }
+        (a, b) => a.same_state(b),
+    }
+}
+
+/// The states an unfinished apply may have left a target in: as before it,
+/// or as one of its changes that were begun left it.
+fn possible_states<'a>(manifest: &'a Manifest, target: &'a Target, begun: usize) -> Vec<&'a Recorded> {
+    let mut states = vec![&target.prior];
+    states.extend(
+        manifest
+            .changes
+            .iter()
+            .take(begun)
+            .filter(|c| c.target == target.path)
+            .filter_map(|c| c.result.as_ref()),
+    );
+    states
+}
+
+/// The temp files an interrupted atomic write of `manifest`'s run left next
+/// to its targets (`.NAME.dockhard-PID-N`).
+fn leftover_temp_files(root: &HostRoot, manifest: &Manifest) -> Result<Vec<(String, Kind)>> {
+    let Some(pid) = manifest.pid else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    let mut seen_dirs = HashSet::new();
+    for target in manifest.targets.iter().filter(|t| t.watch == Watch::Content) {
+        let Some((dir, _)) = target.path.rsplit_once('/') else {
+            continue;
+        };
+        let dir = if dir.is_empty() { "/" } else { dir };
+        if !seen_dirs.insert(dir.to_string()) {
+            continue;
+        }
+        let Ok(Some(names)) = root.list_dir(dir) else {
+            continue;
+        };
+        for name in names {
+            let owner = manifest.targets.iter().find(|t| {
+                t.path.rsplit_once('/').is_some_and(|(d, base)| {
+                    (if d.is_empty() { "/" } else { d }) == dir && crate::host::is_temp_name(&name, base, pid)
+                })
+            });
+            if let Some(owner) = owner {
+                let path = if dir == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{dir}/{name}")
+                };
+                found.push((path, owner.kind));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// The action that brings a target from `current` back to `prior`.
@@ -676,10 +803,70 @@ pub fn rollback_changes(
     let mut drift: Vec<Drift> = Vec::new();
     let targets: HashSet<&str> = manifest.targets.iter().map(|t| t.path.as_str()).collect();
     let mut kept: HashSet<String> = HashSet::new();
+    // An unfinished apply: the journal tells which changes may have been
+    // made, and its temp files are removed first.
+    let unfinished = manifest.unfinished();
+    let begun = match unfinished {
+        true => store
+            .progress(&manifest.id, manifest.changes.len())?
+            .map_or(manifest.changes.len(), |p| p.begun()),
+        false => manifest.changes.len(),
+    };
+    let temps = match unfinished {
+        true => leftover_temp_files(root, manifest)?,
+        false => Vec::new(),
+    };
+    for (temp, kind) in &temps {
+        let expect = root.file_state(temp)?;
+        changes.push(Change {
+            id: format!("rollback:{temp}"),
+            rule: "rollback".to_string(),
+            kind: *kind,
+            target: temp.clone(),
+            summary: format!("remove {temp}, a temp file the interrupted run left"),
+            diff: format!("- {temp}\n"),
+            live: false,
+            disruptive: false,
+            takes_effect: Effect::Now,
+            may_break: None,
+            action: Action::RemoveFile {
+                path: temp.clone(),
+                expect,
+            },
+        });
+    }
     let (daemon, others): (Vec<&Target>, Vec<&Target>) =
         manifest.targets.iter().partition(|t| t.watch == Watch::Daemon);
     for target in others.into_iter().rev().chain(daemon) {
         let (now, now_bytes) = capture_target(root, target)?;
+        if target.after.is_none()
+            && unfinished
+            && !possible_states(manifest, target, begun)
+                .into_iter()
+                .any(|state| in_state(&now, state))
+        {
+            let diff = match &target.prior {
+                Recorded::File { blob, sha256, .. } => {
+                    let prior = store.read_blob(&manifest.id, blob, sha256).ok();
+                    Some(crate::kinds::unified_diff(
+                        &target.path,
+                        prior.as_deref(),
+                        now_bytes.as_deref(),
+                    ))
+                }
+                _ => None,
+            };
+            drift.push(Drift {
+                path: target.path.clone(),
+                expected: format!(
+                    "{} (or as the interrupted run's changes left it)",
+                    target.prior.describe()
+                ),
+                found: now.describe(),
+                diff,
+                kept: false,
+            });
+        }
         if let Some(after) = &target.after
             && !after.same_state(&now)
         {
@@ -729,6 +916,7 @@ pub fn rollback_changes(
                 .into_iter()
                 .map(|name| format!("{}/{name}", target.path))
                 .filter(|p| !targets.contains(p.as_str()) || kept.contains(p))
+                .filter(|p| !temps.iter().any(|(t, _)| t == p))
                 .collect();
             if !foreign.is_empty() {
                 drift.push(Drift {

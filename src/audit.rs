@@ -290,6 +290,7 @@ mod tests {
                     kind: Kind::Suid,
                     target: t.to_string(),
                     summary: String::new(),
+                    result: None,
                 })
                 .collect(),
             targets: targets
@@ -302,6 +303,8 @@ mod tests {
                     after: None,
                 })
                 .collect(),
+            pid: None,
+            digest: None,
         }
     }
 

@@ -452,6 +452,7 @@ fn run(cli: &Cli) -> Result<i32> {
             crate::prompt::require_terminal(&repeat_flags(global))?;
             let env = load_env(global)?;
             check_state_dir(&env)?;
+            env.store.refuse_unfinished(&Operation::Apply, &env.flags)?;
             let plan = make_plan(&env, global, only, false)?;
             let session = crate::prompt::Session {
                 root: &env.root,
@@ -487,6 +488,10 @@ fn run(cli: &Cli) -> Result<i32> {
             restart_docker,
         } => {
             let env = load_env(global)?;
+            // Read only: an unfinished apply is pointed out, not resolved.
+            if let Err(unfinished) = env.store.refuse_unfinished(&Operation::Apply, &env.flags) {
+                eprintln!("dockhard: warning: {unfinished}");
+            }
             let plan = make_plan(&env, global, only, *restart_docker)?;
             if let Some(out) = out {
                 write_file_atomic(out, render::plan_json(&plan).as_bytes())?;
@@ -512,6 +517,7 @@ fn run(cli: &Cli) -> Result<i32> {
         } => {
             let env = load_env(global)?;
             check_state_dir(&env)?;
+            env.store.refuse_unfinished(&Operation::Apply, &env.flags)?;
             let mut plan = match plan_file {
                 Some(file) => load_plan_file(file, &env)?,
                 None => {
@@ -746,20 +752,29 @@ fn apply_json(applied: Option<&apply::Applied>, plan: &Plan) -> String {
 }
 
 fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> {
-    let manifest = match id {
-        Some(id) => env.store.load(id)?,
-        None => env
+    let unfinished = env.store.unfinished()?;
+    let manifest = match (id, unfinished.last()) {
+        (Some(id), _) => env.store.load(id)?,
+        // An unfinished run is restored first.
+        (None, Some(newest)) => newest.clone(),
+        (None, None) => env
             .store
             .list()?
             .into_iter()
             .rev()
             .find(|m| {
                 m.operation == Operation::Apply
-                    && matches!(m.status, SnapshotStatus::Applied | SnapshotStatus::Pending)
+                    && m.status == SnapshotStatus::Applied
                     && same_root(&m.root, env)
             })
             .ok_or_else(|| Error::msg("no applied snapshot to roll back"))?,
     };
+    env.store.refuse_unfinished(
+        &Operation::Rollback {
+            of: manifest.id.clone(),
+        },
+        &env.flags,
+    )?;
     if !same_root(&manifest.root, env) {
         return Err(Error::msg(format!(
             "snapshot {} was taken of root {}, not {}",
@@ -768,10 +783,12 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
             env.root.path().display()
         )));
     }
-    if manifest.status == SnapshotStatus::Pending {
+    if manifest.unfinished() {
+        let progress = env.store.progress(&manifest.id, manifest.changes.len())?;
         print(&format!(
-            "Snapshot {} belongs to an apply that did not finish; restoring what it recorded.\n",
-            manifest.id
+            "Snapshot {} belongs to a run that did not finish ({}); restoring what it recorded.\n",
+            manifest.id,
+            manifest.progress_text(progress)
         ));
     }
     match manifest.status {
@@ -791,7 +808,7 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
                 manifest.id
             )));
         }
-        SnapshotStatus::Pending | SnapshotStatus::Applied => {}
+        SnapshotStatus::Pending | SnapshotStatus::UndoFailed | SnapshotStatus::Applied => {}
     }
     let (changes, drift) = apply::rollback_changes(&env.root, &env.store, &manifest)?;
     if !drift.is_empty() {
@@ -862,9 +879,17 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
     original.rolled_back_by = Some(applied.snapshot.clone());
     env.store.write_manifest(&original)?;
     if let Operation::Rollback { of } = &original.operation {
-        // Undoing a rollback re-applies what it had rolled back.
+        // Undoing a rollback re-applies what it had rolled back: as far as
+        // its run got, when that run did not finish.
         if let Ok(mut earlier) = env.store.load(of) {
-            earlier.status = SnapshotStatus::Applied;
+            let total = earlier.changes.len();
+            let finished = earlier.targets.iter().all(|t| t.after.is_some())
+                && env.store.progress(of, total)?.is_none_or(|p| p.done == total);
+            earlier.status = if finished {
+                SnapshotStatus::Applied
+            } else {
+                SnapshotStatus::Pending
+            };
             earlier.rolled_back_by = None;
             env.store.write_manifest(&earlier)?;
         }

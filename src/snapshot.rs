@@ -10,7 +10,11 @@
 //! STATE/snapshots/ID/manifest.json
 //! STATE/snapshots/ID/prior-N      prior bytes of target N
 //! STATE/snapshots/ID/after-N      bytes of target N after the apply
+//! STATE/snapshots/ID/journal      `begin N` / `done N` per change (see journal)
 //! ```
+//!
+//! The manifest carries a sha256 digest of the rest of its content: a
+//! manifest edited by hand is refused, never used to restore a host.
 
 use crate::error::{Error, Result};
 use crate::host::{FileType, HostRoot};
@@ -23,8 +27,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod journal;
 pub mod retention;
 mod trust;
+pub use journal::{Journal, Progress};
 
 pub const MANIFEST_SCHEMA: u32 = 1;
 
@@ -292,6 +298,8 @@ pub enum SnapshotStatus {
     Applied,
     /// A change failed and the ones already made were undone.
     Undone,
+    /// A change failed and undoing the ones already made failed too.
+    UndoFailed,
     /// A later rollback restored the prior state.
     RolledBack,
 }
@@ -302,6 +310,7 @@ impl SnapshotStatus {
             SnapshotStatus::Pending => "pending",
             SnapshotStatus::Applied => "applied",
             SnapshotStatus::Undone => "undone",
+            SnapshotStatus::UndoFailed => "undo-failed",
             SnapshotStatus::RolledBack => "rolled-back",
         }
     }
@@ -315,6 +324,11 @@ pub struct ChangeRecord {
     pub kind: Kind,
     pub target: String,
     pub summary: String,
+    /// The state the change leaves its target in (none for a dockerd
+    /// reload): after a crash, a target in neither its prior state nor one
+    /// of these was changed by someone else.
+    #[serde(default)]
+    pub result: Option<Recorded>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -330,13 +344,77 @@ pub struct Manifest {
     pub rolled_back_by: Option<String>,
     pub changes: Vec<ChangeRecord>,
     pub targets: Vec<Target>,
+    /// The process that applied it (its temp files carry this number).
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// `sha256:HEX` of the manifest without this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Manifest {
-    /// An apply that did not finish (its process was stopped): the host
+    /// An apply (or rollback) that did not finish: the process was killed,
+    /// the machine restarted, or undoing a failed change failed. The host
     /// may be half changed until it is rolled back.
     pub fn unfinished(&self) -> bool {
-        self.status == SnapshotStatus::Pending
+        matches!(self.status, SnapshotStatus::Pending | SnapshotStatus::UndoFailed)
+    }
+
+    fn digest_of(&self) -> String {
+        let mut bare = self.clone();
+        bare.digest = None;
+        let canonical = serde_json::to_vec(&bare).expect("manifest serialises");
+        format!("sha256:{}", crate::plan::sha256_hex(&canonical))
+    }
+
+    /// The manifest as written to disk, with its digest.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut sealed = self.clone();
+        sealed.digest = Some(self.digest_of());
+        let mut text = serde_json::to_vec_pretty(&sealed).expect("manifest serialises");
+        text.push(b'\n');
+        text
+    }
+
+    /// Reads a manifest and checks its digest: a manifest changed after
+    /// dockhard wrote it is refused. (The digest catches edits; someone
+    /// who can rewrite the state dir could also recompute it, which is why
+    /// the state dir must be private.)
+    pub fn parse(bytes: &[u8], shown: &str) -> Result<Manifest> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::at(shown, e.line(), Some(e.column()), e))?;
+        if manifest.schema != MANIFEST_SCHEMA {
+            return Err(Error::msg(format!(
+                "{shown}: snapshot schema {} is not supported (this dockhard reads schema {MANIFEST_SCHEMA})",
+                manifest.schema
+            )));
+        }
+        match &manifest.digest {
+            Some(digest) if *digest == manifest.digest_of() => Ok(manifest),
+            Some(_) => Err(Error::msg(format!(
+                "{shown}: does not match its digest: the manifest was changed after dockhard wrote it; the snapshot is not used"
+            ))),
+            None => Err(Error::msg(format!(
+                "{shown}: has no digest: the manifest was not written by this dockhard (or was edited); the snapshot is not used"
+            ))),
+        }
+    }
+
+    /// One line on how far an unfinished apply got.
+    pub fn progress_text(&self, progress: Option<Progress>) -> String {
+        let total = self.changes.len();
+        match progress {
+            None => format!("how many of its {total} change(s) were made is not recorded"),
+            Some(p) => {
+                let mut text = format!("{} of {total} change(s) made", p.done);
+                if let Some(n) = p.in_flight
+                    && let Some(change) = self.changes.get(n)
+                {
+                    text.push_str(&format!(", {} was in progress", change.id));
+                }
+                text
+            }
+        }
     }
 }
 
@@ -561,9 +639,10 @@ impl Store {
     }
 
     pub fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
-        let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-        text.push(b'\n');
-        write_durable(&self.snapshot_dir(&manifest.id)?.join("manifest.json"), &text)
+        write_durable(
+            &self.snapshot_dir(&manifest.id)?.join("manifest.json"),
+            &manifest.to_bytes(),
+        )
     }
 
     pub fn load(&self, id: &str) -> Result<Manifest> {
@@ -587,13 +666,96 @@ impl Store {
             }
             _ => Error::io(&path.display().to_string(), e),
         })?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::at(&path.display().to_string(), e.line(), Some(e.column()), e))
+        let manifest = Manifest::parse(&text, &path.display().to_string())?;
+        if manifest.id != id {
+            return Err(Error::msg(format!(
+                "{}: records snapshot {}, not {id}; the snapshot is not used",
+                path.display(),
+                manifest.id
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// The snapshots of applies and rollbacks that did not finish, oldest
+    /// first, leaving out those a finished rollback has since restored. A
+    /// snapshot whose manifest cannot be read is an error: whether its apply
+    /// finished cannot be told. (A folder without a manifest is not: its
+    /// run stopped before its first change.)
+    pub fn unfinished(&self) -> Result<Vec<Manifest>> {
+        let mut all = Vec::new();
+        for id in self.ids()? {
+            if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
+                continue;
+            }
+            all.push(self.load(&id).map_err(|e| {
+                e.context(format!(
+                    "snapshot {id}: cannot tell whether its run finished; look at it, and move the folder out of {} if it is not needed",
+                    self.snapshots_dir().display()
+                ))
+            })?);
+        }
+        let restored: Vec<String> = all
+            .iter()
+            .filter(|m| m.status == SnapshotStatus::Applied)
+            .filter_map(|m| match &m.operation {
+                Operation::Rollback { of } => Some(of.clone()),
+                Operation::Apply => None,
+            })
+            .collect();
+        Ok(all
+            .into_iter()
+            .filter(|m| m.unfinished() && !restored.contains(&m.id))
+            .collect())
+    }
+
+    /// Refuses to start `operation` while a run is unfinished: a new apply
+    /// waits until the unfinished one is rolled back, and unfinished runs
+    /// are rolled back newest first. `flags` are the options a suggested
+    /// command needs (`--root`, `--state-dir`).
+    pub fn refuse_unfinished(&self, operation: &Operation, flags: &str) -> Result<()> {
+        let unfinished = self.unfinished()?;
+        let Some(newest) = unfinished.last() else {
+            return Ok(());
+        };
+        if let Operation::Rollback { of } = operation
+            && *of == newest.id
+        {
+            return Ok(());
+        }
+        let progress = self.progress(&newest.id, newest.changes.len()).ok().flatten();
+        let what = match newest.operation {
+            Operation::Apply => "an apply",
+            Operation::Rollback { .. } => "a rollback",
+        };
+        Err(Error::msg(format!(
+            "{what} did not finish (snapshot {}, {}: the process was stopped, the machine restarted, or undoing a failed change failed); nothing was changed. Restore the state before it with `dockhard{flags} rollback {}`, then plan again.",
+            newest.id,
+            newest.progress_text(progress),
+            newest.id
+        )))
     }
 
     /// Every snapshot, oldest first. Entries that are not snapshot folders
     /// are skipped; an unreadable manifest is reported on stderr and skipped.
     pub fn list(&self) -> Result<Vec<Manifest>> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
+                continue;
+            }
+            match self.load(&id) {
+                Ok(manifest) => out.push(manifest),
+                Err(err) => eprintln!("dockhard: warning: skipping snapshot {id}: {err}"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// The ids of the snapshot folders, oldest first.
+    fn ids(&self) -> Result<Vec<String>> {
         if !trust::check_for_reading(&self.state_dir)? {
             return Ok(Vec::new());
         }
@@ -610,17 +772,7 @@ impl Store {
             .filter(|id| self.snapshot_dir(id).is_ok())
             .collect();
         ids.sort();
-        let mut out = Vec::new();
-        for id in ids {
-            if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
-                continue;
-            }
-            match self.load(&id) {
-                Ok(manifest) => out.push(manifest),
-                Err(err) => eprintln!("dockhard: warning: skipping snapshot {id}: {err}"),
-            }
-        }
-        Ok(out)
+        Ok(ids)
     }
 }
 

@@ -105,6 +105,19 @@ pub struct HostRoot {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The name of the temp file an atomic write of `name` by process `pid`
+/// uses: `.NAME.dockhard-PID-N`, in the target's own folder.
+pub fn temp_name(name: &str, pid: u32, n: u64) -> String {
+    format!(".{name}.dockhard-{pid}-{n}")
+}
+
+/// Whether `entry` is a temp file that process `pid` made for `name`.
+pub fn is_temp_name(entry: &str, name: &str, pid: u32) -> bool {
+    entry
+        .strip_prefix(&format!(".{name}.dockhard-{pid}-"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Turns `/etc/fstab` into `etc/fstab`; refuses `..` and empty components.
 pub fn relative(path: &str) -> Result<&str> {
     let rel = path.trim_start_matches('/');
@@ -308,10 +321,10 @@ impl HostRoot {
             }
             Err(e) => return Err(Error::io(path, e.into())),
         };
-        let temp = format!(
-            ".{name}.dockhard-{}-{}",
+        let temp = temp_name(
+            &name,
             std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
         );
         let result = (|| -> Result<()> {
             let fd = openat(

@@ -1,0 +1,217 @@
+//! The journal of one apply: a line `begin N` is written and flushed to
+//! disk before change N is made, and a line `done N` after it was made and
+//! verified. After a crash (process killed, machine restarted) it tells
+//! which changes may have been made: every change up to the last `begin`.
+//! A last line without its newline is a write the crash cut short and is
+//! ignored.
+
+use super::Store;
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+pub const JOURNAL: &str = "journal";
+
+/// An open journal, appended to by the run that applies a snapshot.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    shown: String,
+}
+
+/// What a journal says of an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Changes made and verified.
+    pub done: usize,
+    /// The change that was begun but not finished, if any.
+    pub in_flight: Option<usize>,
+}
+
+impl Progress {
+    /// The number of changes that may have been made (done or begun).
+    pub fn begun(&self) -> usize {
+        self.done + usize::from(self.in_flight.is_some())
+    }
+}
+
+impl Journal {
+    /// Records that change `n` is about to be made, durably.
+    pub fn begin(&mut self, n: usize) -> Result<()> {
+        self.append(&format!("begin {n}\n"))?;
+        self.file.sync_data().map_err(|e| Error::io(&self.shown, e))
+    }
+
+    /// Records that change `n` was made. Not synced on its own: the next
+    /// `begin` (or the manifest written at the end) carries it to disk, and
+    /// a lost `done` only makes a change count as possibly made.
+    pub fn done(&mut self, n: usize) -> Result<()> {
+        self.append(&format!("done {n}\n"))
+    }
+
+    fn append(&mut self, line: &str) -> Result<()> {
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|e| Error::io(&self.shown, e))
+    }
+}
+
+impl Store {
+    /// Creates the journal of snapshot `id` (never through a symlink, never
+    /// over an existing one).
+    pub fn open_journal(&self, id: &str) -> Result<Journal> {
+        let dir = self.snapshot_dir(id)?;
+        let path = dir.join(JOURNAL);
+        let shown = path.display().to_string();
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::io(&shown, e))?;
+        super::sync_dir(&dir)?;
+        Ok(Journal { file, shown })
+    }
+
+    /// How far the apply of snapshot `id` (with `total` changes) got, or
+    /// `None` when it has no journal (it stopped before its first change, or
+    /// an older dockhard took it).
+    pub fn progress(&self, id: &str, total: usize) -> Result<Option<Progress>> {
+        let path = self.snapshot_dir(id)?.join(JOURNAL);
+        let shown = path.display().to_string();
+        let text = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut text).map_err(|e| Error::io(&shown, e))?;
+                text
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&shown, e)),
+        };
+        parse(&text, &shown, total).map(Some)
+    }
+}
+
+/// Reads a journal. Changes are begun in order, each `done` follows its
+/// `begin`; anything else is an error naming the line.
+pub fn parse(text: &[u8], shown: &str, total: usize) -> Result<Progress> {
+    let mut progress = Progress {
+        done: 0,
+        in_flight: None,
+    };
+    // A crash can cut the last line short; only whole lines count.
+    let whole = match text.iter().rposition(|&b| b == b'\n') {
+        Some(end) => &text[..=end],
+        None => &text[..0],
+    };
+    let lines: Vec<&[u8]> = whole.split(|&b| b == b'\n').collect();
+    // `whole` ends with a newline (or is empty): the last piece is empty.
+    for (n, line) in lines[..lines.len() - 1].iter().enumerate() {
+        let bad = |why: &str| Error::at(shown, n + 1, None, why);
+        let line = std::str::from_utf8(line).map_err(|_| bad("not UTF-8"))?;
+        let (word, index) = line
+            .split_once(' ')
+            .ok_or_else(|| bad("expected `begin N` or `done N`"))?;
+        let index: usize = index
+            .parse()
+            .map_err(|_| bad(&format!("`{index}` is not a change number")))?;
+        if index >= total {
+            return Err(bad(&format!(
+                "change {index} is not in the snapshot (it has {total} change(s))"
+            )));
+        }
+        match word {
+            "begin" if progress.in_flight.is_none() && index == progress.done => {
+                progress.in_flight = Some(index);
+            }
+            "done" if progress.in_flight == Some(index) => {
+                progress.in_flight = None;
+                progress.done += 1;
+            }
+            "begin" | "done" => {
+                return Err(bad(&format!("`{line}` is out of order")));
+            }
+            _ => return Err(bad("expected `begin N` or `done N`")),
+        }
+    }
+    Ok(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, total: usize) -> Result<Progress> {
+        parse(text.as_bytes(), "journal", total)
+    }
+
+    #[test]
+    fn counts_done_and_in_flight() {
+        assert_eq!(
+            read("", 3).unwrap(),
+            Progress {
+                done: 0,
+                in_flight: None
+            }
+        );
+        assert_eq!(
+            read("begin 0\ndone 0\nbegin 1\n", 3).unwrap(),
+            Progress {
+                done: 1,
+                in_flight: Some(1)
+            }
+        );
+        let all = read("begin 0\ndone 0\nbegin 1\ndone 1\n", 2).unwrap();
+        assert_eq!(
+            all,
+            Progress {
+                done: 2,
+                in_flight: None
+            }
+        );
+        assert_eq!(all.begun(), 2);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored() {
+        assert_eq!(
+            read("begin 0\ndone 0\nbeg", 3).unwrap(),
+            Progress {
+                done: 1,
+                in_flight: None
+            }
+        );
+        assert_eq!(
+            read("begin 0\ndo", 3).unwrap(),
+            Progress {
+                done: 0,
+                in_flight: Some(0)
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_lines_name_the_line() {
+        let rows: [(&[u8], usize); 9] = [
+            (b"begin 0\ndone 1\n", 2),
+            (b"begin 1\n", 1),
+            (b"begin 0\nbegin 1\n", 2),
+            (b"begin 0\ndone 0\nbegin 0\n", 3),
+            (b"begin 0\nfinish 0\n", 2),
+            (b"begin x\n", 1),
+            (b"begin 7\n", 1),
+            (b"\n", 1),
+            (b"begin 0\n\xff\n", 2),
+        ];
+        for (text, line) in rows {
+            let err = parse(text, "J", 3).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("J:{line}")), "{text:?}: {err}");
+        }
+    }
+}
