@@ -94,7 +94,8 @@ pub enum Command {
     },
     /// Apply a fresh plan, or exactly the changes of a saved plan file.
     Apply {
-        /// A plan saved with `plan --out`.
+        /// A plan saved with `plan --out`. It carries a digest: a plan edited
+        /// since dockhard wrote it is refused.
         plan_file: Option<PathBuf>,
         /// Do not ask for confirmation.
         #[arg(long, short)]
@@ -581,8 +582,9 @@ fn run(cli: &Cli) -> Result<i32> {
 fn load_plan_file(file: &Path, env: &Env) -> Result<Plan> {
     let shown = file.display().to_string();
     let text = std::fs::read(file).map_err(|e| Error::io(&shown, e))?;
-    let plan: Plan =
-        serde_json::from_slice(&text).map_err(|e| Error::at(&shown, e.line(), Some(e.column()), e))?;
+    // Parse errors name the line and column; a plan edited by hand since
+    // dockhard wrote it (its digest) is refused before anything else.
+    let plan = Plan::parse_saved(&text, &shown)?;
     if plan.schema != SCHEMA {
         return Err(Error::msg(format!(
             "{shown}: plan schema {} is not supported (this dockhard reads schema {SCHEMA})",

@@ -5,6 +5,7 @@
 //! carries one [`Action`] from a closed set, with the precondition the planner
 //! saw, so the executor can refuse a stale plan and apply a saved one exactly.
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -344,6 +345,9 @@ impl Finding {
 }
 
 /// A complete plan: ordered changes, findings and what it was made from.
+///
+/// Saved (`plan --out FILE`, `plan --format json`) with a `digest` beside
+/// these fields: see [`Plan::digest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub schema: u32,
@@ -370,6 +374,71 @@ impl Plan {
     /// Why this plan may not be applied, one line per finding: a kind that
     /// could not be checked, or an error finding on a target the plan does
     /// not change (the host cannot be called compliant).
+    /// The digest a saved plan carries: `sha256:` and the SHA-256, in hex,
+    /// of the plan's canonical JSON (compact, object keys sorted, every
+    /// field of the plan except the digest itself).
+    ///
+    /// It detects a plan edited by hand (a mode, a target, a diff the
+    /// operator approved, a change removed or moved) or damaged after
+    /// dockhard wrote it. It is not a signature: whoever can edit the file
+    /// can also compute a new digest, so it proves nothing about who wrote
+    /// the plan; the checks `apply` makes of every change still apply.
+    pub fn digest(&self) -> String {
+        let value = serde_json::to_value(self).expect("a plan always serialises");
+        let mut canonical = String::new();
+        write_canonical(&value, &mut canonical);
+        format!("sha256:{}", sha256_hex(canonical.as_bytes()))
+    }
+
+    /// The plan as saved: pretty JSON with its [`digest`](Plan::digest)
+    /// last, and a final newline.
+    pub fn to_saved_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Saved<'a> {
+            #[serde(flatten)]
+            plan: &'a Plan,
+            digest: String,
+        }
+        let saved = Saved {
+            plan: self,
+            digest: self.digest(),
+        };
+        let mut text = serde_json::to_string_pretty(&saved).expect("a plan always serialises");
+        text.push('\n');
+        text
+    }
+
+    /// Reads a plan saved by [`to_saved_json`](Plan::to_saved_json);
+    /// `shown` names the file in errors. A file that is not a plan is an
+    /// error with its line and column; a plan whose digest is missing or
+    /// does not match its content was changed after dockhard wrote it and
+    /// is refused.
+    pub fn parse_saved(bytes: &[u8], shown: &str) -> Result<Plan> {
+        let json_error = |e: serde_json::Error| Error::at(shown, e.line(), Some(e.column()), e);
+        let plan: Plan = serde_json::from_slice(bytes).map_err(json_error)?;
+        if plan.schema != SCHEMA {
+            return Err(Error::msg(format!(
+                "{shown}: plan schema {} is not supported (this dockhard reads schema {SCHEMA})",
+                plan.schema
+            )));
+        }
+        #[derive(Deserialize)]
+        struct DigestField {
+            digest: Option<serde_json::Value>,
+        }
+        let found: DigestField = serde_json::from_slice(bytes).map_err(json_error)?;
+        let why = match found.digest {
+            None => "it has no digest".to_string(),
+            Some(serde_json::Value::String(digest)) if digest == plan.digest() => return Ok(plan),
+            Some(serde_json::Value::String(_)) => "its digest does not match its content".to_string(),
+            Some(other) => format!("its digest is not a string but `{other}`"),
+        };
+        Err(Error::msg(format!(
+            "{shown}: the plan was changed after dockhard wrote it ({why}); refusing the plan. \
+             Make a new one with `dockhard plan --out FILE` and review it"
+        )))
+    }
+
     pub fn blockers(&self) -> Vec<String> {
         self.findings
             .iter()
@@ -421,6 +490,39 @@ impl<'de> Deserialize<'de> for Bytes {
                 .map(Bytes)
                 .ok_or_else(|| serde::de::Error::custom("invalid hex content")),
         }
+    }
+}
+
+/// Compact JSON with the keys of every object sorted, whatever order the
+/// value holds them in.
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(key).expect("a string serialises"));
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&serde_json::to_string(scalar).expect("a scalar serialises")),
     }
 }
 

@@ -197,11 +197,10 @@ fn finding_text(out: &mut String, finding: &Finding, style: Style) {
     }
 }
 
-/// The JSON rendering of a plan (pretty-printed, one object).
+/// The JSON of a plan (pretty-printed, one object), as saved by `plan --out` and printed by `plan
+/// --format json`: with its digest, so `apply` can tell a plan edited by hand.
 pub fn plan_json(plan: &Plan) -> String {
-    let mut text = serde_json::to_string_pretty(plan).expect("a plan always serialises");
-    text.push('\n');
-    text
+    plan.to_saved_json()
 }
 
 #[cfg(test)]

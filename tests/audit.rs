@@ -198,6 +198,7 @@ fn an_apply_that_fails_and_is_undone_is_recorded_as_an_error() {
         "action": {"op": "write-file", "path": "/etc/fstab/impossible", "expect": {"state": "absent"},
                    "content": "x", "mode": 420, "uid": 0, "gid": 0}
     }));
+    reseal(&mut plan);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), serde_json::to_vec(&plan).unwrap()).unwrap();
     let run = in_namespace(

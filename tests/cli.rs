@@ -264,6 +264,7 @@ fn a_failing_change_undoes_the_ones_made_before_it() {
                    "content": "x", "mode": 420, "uid": 0, "gid": 0}
     });
     plan["changes"].as_array_mut().unwrap().push(bad);
+    reseal(&mut plan);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), serde_json::to_vec(&plan).unwrap()).unwrap();
     let apply = on(r, &["apply", file.path().to_str().unwrap(), "--yes"]);

@@ -376,6 +376,7 @@ fn review_applies_exactly_the_accepted_changes_with_one_snapshot() {
         .as_array_mut()
         .unwrap()
         .retain(|c| c["target"] != "/usr/bin/expiry");
+    reseal(&mut plan);
     std::fs::write(&plan_file, plan.to_string()).unwrap();
     let run = on(
         twin.path(),

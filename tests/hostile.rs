@@ -377,6 +377,8 @@ fn saved_plan_whose_target_disagrees_with_its_action_is_refused() {
     change["summary"] = "add a banner to /etc/motd".into();
     change["diff"] = "+ Welcome\n".into();
     plan["changes"] = serde_json::json!([change]);
+    // Past the digest, which a hand edit would not pass: the target check.
+    reseal(&mut plan);
     std::fs::write(&plan_path, serde_json::to_vec(&plan).unwrap()).unwrap();
     let passwd = read(root, "/etc/passwd");
     let run = on(root, &["apply", plan_path.to_str().unwrap(), "--yes"]);
