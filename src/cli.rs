@@ -240,7 +240,20 @@ fn load_env(global: &Global) -> Result<Env> {
     let catalog = Catalog::builtin()?;
     let profile_text = match &global.profile {
         Some(path) => {
-            Some(std::fs::read_to_string(path).map_err(|e| Error::io(&path.display().to_string(), e))?)
+            let shown = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|e| Error::io(&shown, e))?;
+            Some(String::from_utf8(bytes).map_err(|e| {
+                // Name the line and column of the first byte that is not UTF-8.
+                let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+                let column = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+                Error::at(
+                    &shown,
+                    line,
+                    Some(column),
+                    "not valid UTF-8 (a profile is TOML, UTF-8 text)",
+                )
+            })?)
         }
         None => None,
     };
@@ -523,7 +536,10 @@ fn run(cli: &Cli) -> Result<i32> {
                 Some(file) => load_plan_file(file, &env)?,
                 None => {
                     let first = make_plan(&env, global, only, *restart_docker)?;
-                    if first.changes.is_empty() {
+                    // Nothing to do, or a plan that will be refused (a
+                    // kind could not be checked): no lock, so the state
+                    // dir is not even created.
+                    if first.changes.is_empty() || !first.blockers().is_empty() {
                         first
                     } else {
                         // Plan again under the lock: a run started at the

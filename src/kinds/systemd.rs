@@ -73,8 +73,8 @@ impl Unit {
                         if text.iter().all(u8::is_ascii_whitespace) {
                             unit.masked = text.is_empty();
                         }
-                        let text = String::from_utf8_lossy(&text);
-                        unit.directives.extend(parse(&path, &text)?);
+                        let text = unit_text(&path, &text)?;
+                        unit.directives.extend(parse(&path, text)?);
                         unit.fragment = Some(path);
                     }
                 }
@@ -98,8 +98,8 @@ impl Unit {
         dropins.sort();
         for (_, path) in dropins {
             if let Some(text) = root.read_optional(&path)? {
-                let text = String::from_utf8_lossy(&text);
-                unit.directives.extend(parse(&path, &text)?);
+                let text = unit_text(&path, &text)?;
+                unit.directives.extend(parse(&path, text)?);
                 unit.dropins.push(path);
             }
         }
@@ -136,6 +136,43 @@ impl Unit {
     }
 }
 
+/// The longest line systemd reads in a unit file (`LONG_LINE_MAX`); a
+/// longer one makes it refuse the whole file.
+pub const LONG_LINE_MAX: usize = 1024 * 1024;
+
+/// A unit file's bytes as text, or an error naming the line that systemd
+/// would read differently from dockhard: one with a NUL byte, one that is
+/// not UTF-8 (systemd ignores such a line), or one longer than
+/// [`LONG_LINE_MAX`].
+pub fn unit_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str> {
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let number = index + 1;
+        if let Some(at) = line.iter().position(|&b| b == 0) {
+            return Err(Error::at(file, number, Some(at + 1), "NUL byte in the line"));
+        }
+        if let Err(e) = std::str::from_utf8(line) {
+            return Err(Error::at(
+                file,
+                number,
+                Some(e.valid_up_to() + 1),
+                "not valid UTF-8 (systemd ignores this line)",
+            ));
+        }
+        if line.len() > LONG_LINE_MAX {
+            return Err(Error::at(
+                file,
+                number,
+                None,
+                format!(
+                    "line of {} bytes; systemd reads at most {LONG_LINE_MAX}",
+                    line.len()
+                ),
+            ));
+        }
+    }
+    Ok(std::str::from_utf8(bytes).expect("checked line by line"))
+}
+
 /// Parses a unit file or drop-in into directives. Handles comments (`#`,
 /// `;`), sections, and lines continued with a trailing backslash.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Directive>> {
@@ -168,7 +205,14 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Directive>> {
             };
             match next {
                 Some((_, n)) => line.push_str(n.trim()),
-                None => break,
+                None => {
+                    return Err(Error::at(
+                        file,
+                        line_no,
+                        None,
+                        "the line is continued (ends with a backslash) but the file ends: cut short?",
+                    ));
+                }
             }
         }
         let Some((key, value)) = line.split_once('=') else {
@@ -251,6 +295,65 @@ pub fn split_words(value: &str) -> std::result::Result<Vec<String>, String> {
         words.push(current);
     }
     Ok(words)
+}
+
+/// An environment file's bytes as text for [`parse_env_file`], or an error
+/// naming the line that would not be read as dockhard reads it: a NUL byte,
+/// bytes that are not UTF-8 (systemd ignores such an assignment), a quote
+/// that is not closed on its line, or a last line continued with a
+/// backslash (the file cut short).
+pub fn check_env_file<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str> {
+    let mut logical = String::new();
+    let mut start: Option<usize> = None;
+    let pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    for (index, raw) in pieces.iter().enumerate() {
+        let number = index + 1;
+        if let Some(at) = raw.iter().position(|&b| b == 0) {
+            return Err(Error::at(file, number, Some(at + 1), "NUL byte in the line"));
+        }
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            Error::at(
+                file,
+                number,
+                Some(e.valid_up_to() + 1),
+                "not valid UTF-8 (systemd ignores this assignment)",
+            )
+        })?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let begin = *start.get_or_insert(number);
+        if let Some(head) = text.strip_suffix('\\') {
+            let last = pieces[index + 1..].iter().all(|p| p.is_empty());
+            if last {
+                return Err(Error::at(
+                    file,
+                    begin,
+                    None,
+                    "the line is continued (ends with a backslash) but the file ends: cut short?",
+                ));
+            }
+            logical.push_str(head);
+            continue;
+        }
+        logical.push_str(text);
+        let line = logical.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if !line.starts_with(['#', ';'])
+            && let Some((_, value)) = line.split_once('=')
+        {
+            let value = value.trim();
+            if value.starts_with(['"', '\'']) && split_words(value).is_err() {
+                return Err(Error::at(
+                    file,
+                    begin,
+                    None,
+                    "the quoted value is not closed on its line",
+                ));
+            }
+        }
+        logical.clear();
+        start = None;
+    }
+    Ok(std::str::from_utf8(bytes).expect("checked line by line"))
 }
 
 /// Parses an environment file (`KEY=value` lines, `#` comments, optional

@@ -402,7 +402,7 @@ pub fn service(root: &HostRoot) -> Result<Option<ServiceView>> {
         };
         if path.starts_with('/') && !path.contains("/../") && !path.ends_with("/..") {
             match root.read_optional(path)? {
-                Some(text) => env.extend(systemd::parse_env_file(&String::from_utf8_lossy(&text))),
+                Some(text) => env.extend(systemd::parse_env_file(systemd::check_env_file(path, &text)?)),
                 None if optional => {}
                 None => notes.push(format!(
                     "{}:{}: EnvironmentFile={path} does not exist; systemd will not start docker.service",

@@ -655,7 +655,19 @@ impl Parser<'_> {
                 return Err(self.unexpected("in exponent of numeric literal"));
             }
         }
-        Ok(self.text[start..self.pos].to_string())
+        let text = &self.text[start..self.pos];
+        // dockerd reads numbers into 64-bit floats: one too large for
+        // them makes it refuse the file.
+        if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+            let end = self.pos;
+            self.pos = start;
+            let err = self.error_here(format!(
+                "number {text} is out of range (dockerd reads numbers as 64-bit floats)"
+            ));
+            self.pos = end;
+            return Err(err);
+        }
+        Ok(text.to_string())
     }
 
     fn hex4(&mut self) -> Result<u16, ParseError> {

@@ -290,6 +290,83 @@ mod tests {
         }
     }
 
+    /// Malformed mountinfo, one class a row: the error names the file and
+    /// the line.
+    #[test]
+    fn malformed_mountinfo_table() {
+        let good = "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/root rw\n";
+        let long = "x".repeat(100_000);
+        let rows: Vec<(&str, String, usize)> = vec![
+            (
+                "too few fields",
+                format!("{good}23 22 0:5 / /dev rw - devtmpfs\n"),
+                2,
+            ),
+            (
+                "cut short in the optional fields",
+                format!("{good}23 22 0:5 / /dev rw shared:2"),
+                2,
+            ),
+            (
+                "no separator",
+                "22 1 253:0 / / rw shared:1 master:2 ext4 /dev/root rw\n".into(),
+                1,
+            ),
+            (
+                "separator before field 7",
+                "22 1 253:0 / / - rw ext4 /dev/root rw x\n".into(),
+                1,
+            ),
+            (
+                "two fields after the separator",
+                "22 1 253:0 / / rw - ext4 /dev/root\n".into(),
+                1,
+            ),
+            (
+                "four fields after the separator",
+                "22 1 253:0 / / rw - ext4 /dev/root rw x\n".into(),
+                1,
+            ),
+            (
+                "mount id not a number",
+                "x 1 253:0 / / rw - ext4 /dev/root rw\n".into(),
+                1,
+            ),
+            (
+                "parent id negative",
+                "22 -1 253:0 / / rw - ext4 /dev/root rw\n".into(),
+                1,
+            ),
+            (
+                "mount id out of range",
+                "99999999999999999999 1 253:0 / / rw - ext4 /dev/root rw\n".into(),
+                1,
+            ),
+            (
+                "tabs instead of spaces",
+                "22\t1\t253:0\t/\t/\trw\t-\text4\t/dev/root\trw\n".into(),
+                1,
+            ),
+            (
+                "CRLF, then a short line",
+                format!("{}\r\nshort line\r\n", good.trim_end()),
+                2,
+            ),
+            (
+                "very long line without separator",
+                format!("{good}23 22 0:5 / /{long} rw shared:2 tmpfs tmpfs rw\n"),
+                2,
+            ),
+        ];
+        for (name, text, line) in rows {
+            let err = parse(PATH, &text).unwrap_err();
+            assert!(
+                err.message().starts_with(&format!("{PATH}:{line}: ")),
+                "{name}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn c15_visible_mount_follows_parents_not_line_order() {
         let mounts = parse(PATH, &case_text("C15-mountinfo-stacked-mounts")).unwrap();

@@ -29,6 +29,21 @@ impl<'a> Line<'a> {
         utf8_at(file, self.number, 0, self.raw)
     }
 
+    /// An entry line may hold no NUL byte: shadow and glibc read each line
+    /// as a C string, so they would see the line cut short there (another
+    /// name, fields missing) while dockhard saw all of it.
+    pub fn no_nul(&self, file: &str) -> Result<()> {
+        match self.raw.iter().position(|&b| b == 0) {
+            Some(at) => Err(Error::at(
+                file,
+                self.number,
+                Some(at + 1),
+                "NUL byte in the line; the system reads the line only up to it",
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the line carries no entry: blank, or a `#` comment.
     pub fn is_blank_or_comment(&self) -> bool {
         let t = self.raw.trim_ascii();
@@ -97,6 +112,7 @@ struct Fields<'a> {
 }
 
 fn fields<'a>(file: &str, line: &Line<'a>, count: usize, layout: &str) -> Result<Fields<'a>> {
+    line.no_nul(file)?;
     let raw: Vec<&[u8]> = line.raw.split(|&b| b == b':').collect();
     if raw.len() != count {
         return Err(Error::at(

@@ -85,7 +85,9 @@ pub fn parse_subid(file: &str, content: &[u8]) -> Result<SubidFile> {
         if line.is_blank_or_comment() {
             continue;
         }
-        // Every field of an entry is read: the whole line must be text.
+        // Every field of an entry is read: the whole line must be text,
+        // without a NUL byte (shadow would stop reading there).
+        line.no_nul(file)?;
         let text = line.text(file)?;
         if text.starts_with(char::is_whitespace) {
             return Err(Error::at(
