@@ -439,12 +439,17 @@ pub fn execute(
     // check after the last one (live runs on the machine's own root).
     let health_before = (live && root.is_machine_root()).then(|| crate::health::baseline(root));
     let mut attempted: HashSet<String> = HashSet::new();
+    let mut begun = 0;
     for (done, change) in changes.iter().enumerate() {
         attempted.insert(change.action.path().to_string());
-        let made = journal
-            .begin(done)
-            .and_then(|()| perform(root, &change.action))
-            .and_then(|()| journal.done(done));
+        let made = (|| {
+            if done == begun {
+                begun = journal_batch(changes, done);
+                journal.begin(done, begun)?;
+            }
+            perform(root, &change.action)?;
+            journal.done(done)
+        })();
         if let Err(err) = made {
             let undo = restore_priors(root, store, &manifest, &attempted);
             manifest.status = if undo.is_ok() {
@@ -494,6 +499,15 @@ pub fn execute(
         }
     }
 
+    // Mode changes are not fsynced one by one: everything this run changed
+    // is on disk before it is recorded as finished.
+    root.sync_file_systems(
+        manifest
+            .targets
+            .iter()
+            .filter(|t| matches!(t.watch, Watch::Content | Watch::Inode))
+            .map(|t| t.path.as_str()),
+    )?;
     for (n, target) in manifest.targets.iter_mut().enumerate() {
         let (mut after, bytes) = capture_target(root, target)?;
         if let (Recorded::File { blob, .. }, Some(bytes)) = (&mut after, bytes) {
@@ -513,6 +527,22 @@ pub fn execute(
         audit,
         health,
     })
+}
+
+/// Mode changes are begun in batches (their `begin` lines reach the disk
+/// together), any other change alone. Returns the end of the batch that
+/// starts at `from`.
+fn journal_batch(changes: &[Change], from: usize) -> usize {
+    const BATCH: usize = 256;
+    let is_mode = |c: &Change| matches!(c.action, Action::SetMode { .. });
+    if !is_mode(&changes[from]) {
+        return from + 1;
+    }
+    from + changes[from..]
+        .iter()
+        .take(BATCH)
+        .take_while(|c| is_mode(c))
+        .count()
 }
 
 /// The state `action` leaves its target in, in the shape a snapshot
@@ -809,7 +839,7 @@ pub fn rollback_changes(
     let begun = match unfinished {
         true => store
             .progress(&manifest.id, manifest.changes.len())?
-            .map_or(manifest.changes.len(), |p| p.begun()),
+            .map_or(manifest.changes.len(), |p| p.begun),
         false => manifest.changes.len(),
     };
     let temps = match unfinished {

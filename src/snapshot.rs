@@ -407,7 +407,7 @@ impl Manifest {
             None => format!("how many of its {total} change(s) were made is not recorded"),
             Some(p) => {
                 let mut text = format!("{} of {total} change(s) made", p.done);
-                if let Some(n) = p.in_flight
+                if let Some(n) = p.in_flight()
                     && let Some(change) = self.changes.get(n)
                 {
                     text.push_str(&format!(", {} was in progress", change.id));

@@ -388,8 +388,28 @@ impl HostRoot {
                 expect.ino, expect.mode, expect.uid, expect.gid, st.ino, st.mode, st.uid, st.gid
             )));
         }
+        // Not fsynced one by one: the executor syncs the file systems it
+        // changed once, before it records the run as finished (the journal
+        // already counts this change as possibly made).
         fchmod(fd.as_fd(), Mode::from_bits_truncate(mode & 0o7777)).map_err(|e| Error::io(path, e.into()))?;
-        fsync(fd.as_fd()).map_err(|e| Error::io(path, e.into()))?;
+        Ok(())
+    }
+
+    /// Flushes the file systems that hold `paths` (each once) to disk.
+    pub fn sync_file_systems<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let mut synced = std::collections::HashSet::new();
+        for path in paths {
+            let Ok((parent, _)) = self.open_parent(relative(path)?) else {
+                continue;
+            };
+            let st = fstat(parent.as_fd()).map_err(|e| Error::io(path, e.into()))?;
+            if synced.insert(st.st_dev) {
+                // SAFETY: the fd is open for the duration of the call.
+                if unsafe { libc::syncfs(parent.as_raw_fd()) } != 0 {
+                    return Err(Error::io(path, std::io::Error::last_os_error()));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -1,7 +1,9 @@
-//! The journal of one apply: a line `begin N` is written and flushed to
-//! disk before change N is made, and a line `done N` after it was made and
-//! verified. After a crash (process killed, machine restarted) it tells
-//! which changes may have been made: every change up to the last `begin`.
+//! The journal of one apply: a line `begin N` is on disk before change N
+//! is made, and a line `done N` is written after it was made and verified.
+//! After a crash (process killed, machine restarted) it tells which changes
+//! may have been made: every change up to the last `begin`. The `begin`
+//! lines of a batch of mode changes reach the disk together (one
+//! fdatasync); changes are begun and done in order.
 //! A last line without its newline is a write the crash cut short and is
 //! ignored.
 
@@ -20,26 +22,26 @@ pub struct Journal {
     shown: String,
 }
 
-/// What a journal says of an apply.
+/// What a journal says of an apply: changes `0..done` were made and
+/// verified; changes `done..begun` may have been made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// Changes made and verified.
     pub done: usize,
-    /// The change that was begun but not finished, if any.
-    pub in_flight: Option<usize>,
+    pub begun: usize,
 }
 
 impl Progress {
-    /// The number of changes that may have been made (done or begun).
-    pub fn begun(&self) -> usize {
-        self.done + usize::from(self.in_flight.is_some())
+    /// The change that was being made when the run stopped, if any.
+    pub fn in_flight(&self) -> Option<usize> {
+        (self.begun > self.done).then_some(self.done)
     }
 }
 
 impl Journal {
-    /// Records that change `n` is about to be made, durably.
-    pub fn begin(&mut self, n: usize) -> Result<()> {
-        self.append(&format!("begin {n}\n"))?;
+    /// Records that changes `from..to` are about to be made, durably.
+    pub fn begin(&mut self, from: usize, to: usize) -> Result<()> {
+        let lines: String = (from..to).map(|n| format!("begin {n}\n")).collect();
+        self.append(&lines)?;
         self.file.sync_data().map_err(|e| Error::io(&self.shown, e))
     }
 
@@ -101,10 +103,7 @@ impl Store {
 /// Reads a journal. Changes are begun in order, each `done` follows its
 /// `begin`; anything else is an error naming the line.
 pub fn parse(text: &[u8], shown: &str, total: usize) -> Result<Progress> {
-    let mut progress = Progress {
-        done: 0,
-        in_flight: None,
-    };
+    let mut progress = Progress { done: 0, begun: 0 };
     // A crash can cut the last line short; only whole lines count.
     let whole = match text.iter().rposition(|&b| b == b'\n') {
         Some(end) => &text[..=end],
@@ -127,13 +126,8 @@ pub fn parse(text: &[u8], shown: &str, total: usize) -> Result<Progress> {
             )));
         }
         match word {
-            "begin" if progress.in_flight.is_none() && index == progress.done => {
-                progress.in_flight = Some(index);
-            }
-            "done" if progress.in_flight == Some(index) => {
-                progress.in_flight = None;
-                progress.done += 1;
-            }
+            "begin" if index == progress.begun => progress.begun += 1,
+            "done" if index == progress.done && progress.begun > index => progress.done += 1,
             "begin" | "done" => {
                 return Err(bad(&format!("`{line}` is out of order")));
             }
@@ -153,47 +147,24 @@ mod tests {
 
     #[test]
     fn counts_done_and_in_flight() {
-        assert_eq!(
-            read("", 3).unwrap(),
-            Progress {
-                done: 0,
-                in_flight: None
-            }
-        );
-        assert_eq!(
-            read("begin 0\ndone 0\nbegin 1\n", 3).unwrap(),
-            Progress {
-                done: 1,
-                in_flight: Some(1)
-            }
-        );
+        assert_eq!(read("", 3).unwrap(), Progress { done: 0, begun: 0 });
+        let one = read("begin 0\ndone 0\nbegin 1\n", 3).unwrap();
+        assert_eq!(one, Progress { done: 1, begun: 2 });
+        assert_eq!(one.in_flight(), Some(1));
         let all = read("begin 0\ndone 0\nbegin 1\ndone 1\n", 2).unwrap();
-        assert_eq!(
-            all,
-            Progress {
-                done: 2,
-                in_flight: None
-            }
-        );
-        assert_eq!(all.begun(), 2);
+        assert_eq!(all, Progress { done: 2, begun: 2 });
+        assert_eq!(all.in_flight(), None);
+        let batch = read("begin 0\nbegin 1\nbegin 2\ndone 0\n", 3).unwrap();
+        assert_eq!(batch, Progress { done: 1, begun: 3 });
     }
 
     #[test]
     fn a_torn_last_line_is_ignored() {
         assert_eq!(
             read("begin 0\ndone 0\nbeg", 3).unwrap(),
-            Progress {
-                done: 1,
-                in_flight: None
-            }
+            Progress { done: 1, begun: 1 }
         );
-        assert_eq!(
-            read("begin 0\ndo", 3).unwrap(),
-            Progress {
-                done: 0,
-                in_flight: Some(0)
-            }
-        );
+        assert_eq!(read("begin 0\ndo", 3).unwrap(), Progress { done: 0, begun: 1 });
     }
 
     #[test]
@@ -201,7 +172,7 @@ mod tests {
         let rows: [(&[u8], usize); 9] = [
             (b"begin 0\ndone 1\n", 2),
             (b"begin 1\n", 1),
-            (b"begin 0\nbegin 1\n", 2),
+            (b"begin 0\ndone 0\ndone 1\n", 3),
             (b"begin 0\ndone 0\nbegin 0\n", 3),
             (b"begin 0\nfinish 0\n", 2),
             (b"begin x\n", 1),

@@ -1,0 +1,243 @@
+//! Crash safety: an apply killed (SIGKILL) at random points, each followed
+//! by a rollback, must leave the tree exactly as it was before the apply
+//! (path, type, mode, owner, content of every entry). Between the kill and
+//! the rollback, a new apply is refused and names the unfinished snapshot.
+//!
+//! The plan has thousands of set-id changes plus the file changes of every
+//! other kind (fstab, daemon.json, subuid/subgid, the iptables rules file,
+//! loader and units), so most kill points fall inside the apply.
+//! `DOCKHARD_KILL_SEED` replays a run; `DOCKHARD_KILL_POINTS` changes how
+//! many kill points there are (200 by default).
+
+mod common;
+
+use common::{basic_root, fingerprint, on, write};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Set-id files the plan strips.
+const SETID_FILES: usize = 2000;
+
+/// Writes straight to the test's stderr, past the test harness's capture,
+/// so the figures show in CI.
+fn report(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// basic_root plus SETID_FILES packaged set-id files in 20 folders.
+fn crash_root() -> tempfile::TempDir {
+    let dir = basic_root();
+    let root = dir.path();
+    let mut list = String::new();
+    for n in 0..SETID_FILES {
+        let path = format!("/usr/lib/crashtest/d{:02}/helper-{n:04}", n % 20);
+        let mode = if n % 7 == 0 { 0o2755 } else { 0o4755 };
+        write(root, &path, &format!("helper {n}\n"), mode);
+        list.push_str(&path);
+        list.push('\n');
+    }
+    write(root, "/var/lib/dpkg/info/crashtest.list", &list, 0o644);
+    dir
+}
+
+/// The `done` lines of the newest snapshot's journal, and its status;
+/// `None` when no manifest was written.
+fn newest_snapshot(state: &Path) -> Option<(String, usize)> {
+    let mut ids: Vec<_> = std::fs::read_dir(state.join("snapshots"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    ids.sort();
+    let dir = ids.pop()?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let journal = std::fs::read_to_string(dir.join("journal")).unwrap_or_default();
+    let done = journal.lines().filter(|l| l.starts_with("done ")).count();
+    Some((manifest["status"].as_str().unwrap().to_string(), done))
+}
+
+fn apply_command(root: &Path, state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhard"));
+    cmd.args([
+        "--root",
+        root.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ])
+    .args(["-q", "apply", "--yes"])
+    .env("DOCKHARD_SYSLOG_SOCKET", "")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    cmd
+}
+
+#[test]
+fn rollback_after_a_kill_at_any_point_restores_the_tree() {
+    let points: usize = std::env::var("DOCKHARD_KILL_POINTS")
+        .ok()
+        .map(|v| v.parse().expect("DOCKHARD_KILL_POINTS is a number"))
+        .unwrap_or(200);
+    let seed: u64 = std::env::var("DOCKHARD_KILL_SEED")
+        .ok()
+        .map(|v| v.parse().expect("DOCKHARD_KILL_SEED is a number"))
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+    let mut rng = Rng(seed);
+
+    let dir = crash_root();
+    let root = dir.path();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let before = fingerprint(root, &[]);
+
+    // The plan: how many changes, of which kinds.
+    let plan = on(root, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        changes.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert!(changes.len() > SETID_FILES, "{} changes", changes.len());
+    for kind in ["suid", "mount", "daemon", "iptables", "subid"] {
+        assert!(kinds.contains(kind), "the plan has no {kind} change: {kinds:?}");
+    }
+
+    // One whole apply, timed, to spread the kill points over it: from when
+    // its snapshot is on disk (the changes start) to its end.
+    let start = Instant::now();
+    let mut child = apply_command(root, &state).spawn().unwrap();
+    let mut changes_start = None;
+    let status = loop {
+        if changes_start.is_none() && newest_snapshot(&state).is_some() {
+            changes_start = Some(start.elapsed());
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    };
+    let whole = start.elapsed();
+    let changes_start = changes_start.expect("the apply wrote a snapshot");
+    assert!(status.success());
+    assert_ne!(fingerprint(root, &[]), before, "the apply changed nothing");
+    let back = on(
+        root,
+        &["--state-dir", state.to_str().unwrap(), "rollback", "--yes"],
+    );
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(fingerprint(root, &[]), before, "rollback of a whole apply");
+    report(&format!(
+        "crash: {} changes ({} set-id), kinds {kinds:?}; a whole apply takes {} ms, its changes start at {} ms; seed {seed}\n",
+        changes.len(),
+        SETID_FILES,
+        whole.as_millis(),
+        changes_start.as_millis()
+    ));
+
+    // Four kill points in five fall after the snapshot is on disk; the rest
+    // anywhere (planning, taking the snapshot, after the end).
+    let (whole, changes_start) = (whole.as_micros() as u64, changes_start.as_micros() as u64);
+    let (mut before_snapshot, mut finished, mut refused) = (0, 0, 0);
+    let mut made: Vec<usize> = Vec::new();
+    let mut different = Vec::new();
+    for point in 0..points {
+        let _ = std::fs::remove_dir_all(&state);
+        let delay = Duration::from_micros(if rng.next().is_multiple_of(5) {
+            rng.next() % (whole * 11 / 10)
+        } else {
+            changes_start + rng.next() % (whole - changes_start).max(1)
+        });
+        let mut child = apply_command(root, &state).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+
+        let state_arg = state.to_str().unwrap();
+        match newest_snapshot(&state) {
+            None => before_snapshot += 1,
+            Some((status, _)) if status == "applied" => finished += 1,
+            Some((status, done)) => {
+                assert_eq!(status, "pending", "kill point {point}");
+                made.push(done);
+                // Until it is rolled back, a new apply is refused.
+                let again = on(root, &["--state-dir", state_arg, "apply", "--yes"]);
+                assert_eq!(again.code, 1, "kill point {point}: {}", again.stdout);
+                assert!(again.stderr.contains("did not finish"), "{}", again.stderr);
+                refused += 1;
+            }
+        }
+        let back = on(root, &["--state-dir", state_arg, "rollback", "--yes"]);
+        let nothing_to_roll_back = back.code == 1 && back.stderr.contains("no applied snapshot");
+        if back.code != 0 && !nothing_to_roll_back {
+            different.push(format!(
+                "kill point {point} ({} us): rollback failed: {}{}",
+                delay.as_micros(),
+                back.stdout,
+                back.stderr
+            ));
+            continue;
+        }
+        if fingerprint(root, &[]) != before {
+            different.push(format!(
+                "kill point {point} ({} us): tree differs",
+                delay.as_micros()
+            ));
+            // Later points need the original tree.
+            break;
+        }
+    }
+    made.sort_unstable();
+    report(&format!(
+        "crash: {points} kill points: {before_snapshot} before the snapshot was on disk, {} during the apply \
+         (changes made: min {}, median {}, max {}), {finished} after it finished; {refused} new applies refused \
+         while unfinished; trees left different after rollback: {}\n",
+        made.len(),
+        made.first().copied().unwrap_or(0),
+        made.get(made.len() / 2).copied().unwrap_or(0),
+        made.last().copied().unwrap_or(0),
+        different.len()
+    ));
+    assert!(different.is_empty(), "seed {seed}:\n{}", different.join("\n"));
+    assert!(
+        made.len() * 2 >= points,
+        "only {} of {points} kill points fell inside the apply; the timing is off",
+        made.len()
+    );
+    // Files left in the tree are not the snapshot's: no temp file survives.
+    let leftovers: Vec<_> = walk(root)
+        .into_iter()
+        .filter(|p| p.contains(".dockhard-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        let path = entry.path();
+        out.push(path.display().to_string());
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&path));
+        }
+    }
+    out
+}
