@@ -379,7 +379,8 @@ pub fn execute(
         )));
     }
     let _lock = store.lock(store.lock_wait())?;
-    store.refuse_unfinished(&operation, "")?;
+    store.refuse_unfinished(&operation, store.flags())?;
+    let flags = store.flags();
     refuse_stale(root, changes)?;
 
     // The snapshot: prior state of every target, on disk before any change.
@@ -466,7 +467,7 @@ pub fn execute(
                     change.id
                 )),
                 Err(undo_err) => Error::msg(format!(
-                    "{} failed: {err}. Undoing the {done} change(s) already made also failed: {undo_err}. The prior state is kept in snapshot {id}: run `dockhard rollback {id} --force`.",
+                    "{} failed: {err}. Undoing the {done} change(s) already made also failed: {undo_err}. The prior state is kept in snapshot {id}: run `dockhard{flags} rollback {id} --force`.",
                     change.id
                 )),
             });
@@ -492,7 +493,7 @@ pub fn execute(
                         "{err}. Every change of this run was undone; the host is as it was (snapshot {id})."
                     )),
                     Err(undo_err) => Error::msg(format!(
-                        "{err}. Undoing the changes also failed: {undo_err}. The prior state is kept in snapshot {id}: run `dockhard rollback {id} --force`."
+                        "{err}. Undoing the changes also failed: {undo_err}. The prior state is kept in snapshot {id}: run `dockhard{flags} rollback {id} --force`."
                     )),
                 });
             }

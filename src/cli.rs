@@ -298,6 +298,7 @@ fn load_env(global: &Global) -> Result<Env> {
         catalog,
         policy,
         store: Store::new(state_dir)
+            .with_flags(&repeat_flags(global))
             .with_lock_wait(std::time::Duration::from_secs(global.lock_wait))
             .with_keep(keep),
         own_paths,

@@ -674,11 +674,7 @@ pub fn fix(session: &Session<'_>, plan: Plan) -> Result<i32> {
     restore_interrupts(previous);
     let applied = applied?;
     applied.audit.report(session.style.verbose);
-    let root_flag = if session.root.is_machine_root() {
-        String::new()
-    } else {
-        format!(" --root {}", session.root_arg)
-    };
+    let root_flag = session.store.flags();
     let mut text = format!(
         "Applied {} change(s). Snapshot: {}\nUndo with: dockhard{root_flag} rollback {}\n",
         applied.changes.len(),

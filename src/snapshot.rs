@@ -426,6 +426,9 @@ pub struct Store {
     lock_wait: Duration,
     /// The lock, when this run holds it from its start (see `hold`).
     held: std::sync::OnceLock<Lock>,
+    /// The options a command suggested in a message must repeat to act on
+    /// the same tree and state dir (`--root`, `--state-dir`, ...).
+    flags: String,
     /// How many finished snapshots retention keeps (see `retention`).
     keep: usize,
 }
@@ -488,11 +491,25 @@ impl Store {
             state_dir,
             lock_wait: crate::apply::LOCK_WAIT,
             held: std::sync::OnceLock::new(),
+            flags: String::new(),
             keep: retention::DEFAULT_KEEP,
         }
     }
 
     /// The same store with another wait for the lock (`--lock-wait`).
+    /// The same store, with the options suggested commands must repeat.
+    pub fn with_flags(self, flags: &str) -> Store {
+        Store {
+            flags: flags.to_string(),
+            ..self
+        }
+    }
+
+    /// The options suggested commands must repeat (` --root DIR ...`).
+    pub fn flags(&self) -> &str {
+        &self.flags
+    }
+
     pub fn with_lock_wait(self, lock_wait: Duration) -> Store {
         Store { lock_wait, ..self }
     }
