@@ -587,7 +587,19 @@ fn run(cli: &Cli) -> Result<i32> {
                             "{}\n",
                             serde_json::to_string_pretty(&manifest).expect("manifest serialises")
                         )),
-                        Format::Text => print(&snapshot_text(&manifest)),
+                        Format::Text => {
+                            let mut text = snapshot_text(&manifest);
+                            if manifest.unfinished() {
+                                let progress = env.store.progress(&manifest.id, manifest.changes.len())?;
+                                text.push_str(&format!(
+                                    "unfinished: {}; restore the state before it with `dockhard{} rollback {}`\n",
+                                    manifest.progress_text(progress),
+                                    env.flags,
+                                    manifest.id
+                                ));
+                            }
+                            print(&text);
+                        }
                     }
                 }
             }
@@ -863,6 +875,12 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
             "Nothing to restore: the targets of {} are as they were.\n",
             manifest.id
         ));
+        if manifest.unfinished() {
+            // The run stopped before it changed anything: it is resolved.
+            let mut resolved = manifest;
+            resolved.status = SnapshotStatus::RolledBack;
+            env.store.write_manifest(&resolved)?;
+        }
         return Ok(0);
     }
     let mut text = format!(

@@ -241,3 +241,165 @@ fn walk(root: &Path) -> Vec<String> {
     }
     out
 }
+
+/// Stops an apply of `crash_root` once its changes have started (its
+/// journal has a few dozen lines) and returns the unfinished snapshot's id.
+fn interrupted_apply(root: &Path, state: &Path) -> String {
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(state);
+        let mut child = apply_command(root, state).spawn().unwrap();
+        let journal = loop {
+            let found = std::fs::read_dir(state.join("snapshots"))
+                .ok()
+                .and_then(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .find(|p| std::fs::metadata(p.join("journal")).is_ok_and(|m| m.len() > 400))
+                });
+            if let Some(dir) = found {
+                break Some(dir);
+            }
+            if child.try_wait().unwrap().is_some() {
+                break None;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Some(dir) = journal
+            && let Some((status, _)) = newest_snapshot(state)
+            && status == "pending"
+        {
+            return dir.file_name().unwrap().to_str().unwrap().to_string();
+        }
+        // The apply finished first: roll it back and try again.
+        let back = on(
+            root,
+            &["--state-dir", state.to_str().unwrap(), "rollback", "--yes"],
+        );
+        assert_eq!(back.code, 0, "{}", back.stderr);
+    }
+    panic!("could not stop an apply half way in five tries");
+}
+
+#[test]
+fn an_unfinished_apply_is_pointed_out_refused_and_rolled_back_first() {
+    let dir = crash_root();
+    let root = dir.path();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let st = state.to_str().unwrap();
+    let before = fingerprint(root, &[]);
+    let id = interrupted_apply(root, &state);
+
+    // plan says so (and still plans), snapshots show it, apply refuses.
+    let plan = on(root, &["--state-dir", st, "plan"]);
+    assert!(
+        plan.stderr.contains("did not finish") && plan.stderr.contains(&id),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr.contains(&format!("--state-dir {st} rollback {id}")),
+        "{}",
+        plan.stderr
+    );
+    let list = on(root, &["--state-dir", st, "snapshots", "list"]);
+    assert!(
+        list.stdout.contains(&id) && list.stdout.contains("pending"),
+        "{}",
+        list.stdout
+    );
+    let show = on(root, &["--state-dir", st, "snapshots", "show", &id]);
+    assert!(
+        show.stdout.contains("unfinished: ") && show.stdout.contains("change(s) made"),
+        "{}",
+        show.stdout
+    );
+    let half = fingerprint(root, &[]);
+    let again = on(root, &["--state-dir", st, "apply", "--yes"]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains(&format!("rollback {id}")),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(fingerprint(root, &[]), half, "a refused apply changed the tree");
+
+    // A manifest edited by hand is refused, by rollback and by apply.
+    let manifest = state.join("snapshots").join(&id).join("manifest.json");
+    let original = std::fs::read(&manifest).unwrap();
+    let edited = String::from_utf8(original.clone())
+        .unwrap()
+        .replacen("\"mode\": 2541", "\"mode\": 3565", 1);
+    assert_ne!(
+        edited.as_bytes(),
+        &original[..],
+        "no prior mode 04755 in the manifest"
+    );
+    std::fs::write(&manifest, &edited).unwrap();
+    let back = on(root, &["--state-dir", st, "rollback", "--yes"]);
+    assert_eq!(back.code, 1, "{}", back.stdout);
+    assert!(
+        back.stderr.contains("changed after dockhard wrote it"),
+        "{}",
+        back.stderr
+    );
+    let again = on(root, &["--state-dir", st, "apply", "--yes"]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("cannot tell whether its run finished"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(fingerprint(root, &[]), half, "an edited manifest was used");
+
+    // The manifest as dockhard wrote it: rollback (no id) picks the
+    // unfinished run and restores the tree; then apply works again.
+    std::fs::write(&manifest, &original).unwrap();
+    let back = on(root, &["--state-dir", st, "rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert!(
+        back.stdout.contains(&format!("Rollback of snapshot {id}")),
+        "{}",
+        back.stdout
+    );
+    assert!(back.stdout.contains("did not finish"), "{}", back.stdout);
+    assert_eq!(fingerprint(root, &[]), before);
+    let plan = on(root, &["--state-dir", st, "plan"]);
+    assert!(!plan.stderr.contains("did not finish"), "{}", plan.stderr);
+    let apply = on(root, &["--state-dir", st, "apply", "--yes"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+}
+
+#[test]
+fn an_apply_stopped_as_its_changes_start_is_resolved_by_rollback() {
+    let dir = crash_root();
+    let root = dir.path();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let st = state.to_str().unwrap();
+    let before = fingerprint(root, &[]);
+    // Stopped as soon as its journal exists: almost always before its
+    // first change, when rollback finds nothing to restore and must still
+    // mark the run resolved.
+    let _ = std::fs::remove_dir_all(&state);
+    let mut child = apply_command(root, &state).spawn().unwrap();
+    while !std::fs::read_dir(state.join("snapshots"))
+        .map(|mut e| e.any(|e| e.unwrap().path().join("journal").exists()))
+        .unwrap_or(false)
+    {
+        assert!(child.try_wait().unwrap().is_none(), "the apply finished first");
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let back = on(root, &["--state-dir", st, "rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(fingerprint(root, &[]), before);
+    let list = on(root, &["--state-dir", st, "snapshots", "list"]);
+    assert!(!list.stdout.contains("pending"), "{}", list.stdout);
+    let apply = on(root, &["--state-dir", st, "apply", "--yes"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+}
