@@ -170,6 +170,18 @@ fn parse_line(file: &str, number: usize, raw: &[u8]) -> Result<Option<Entry>> {
     let options = std::str::from_utf8(&raw[spans[OPTIONS].clone()])
         .map_err(|_| Error::at(file, number, None, "the options field is not valid UTF-8"))?
         .to_string();
+    // libmount groups a double-quoted value; with an odd number of quotes
+    // an option appended at the end would be read as part of that value.
+    if options.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+        return Err(Error::at(
+            file,
+            number,
+            None,
+            format!(
+                "unbalanced double quote in the options field `{options}`; an option added to it would not take effect"
+            ),
+        ));
+    }
     let spec_raw = text(0);
     let spec = unquote_spec(&String::from_utf8_lossy(&decode_octal(&raw[spans[0].clone()])));
     let mount_point = String::from_utf8_lossy(&decode_octal(&raw[spans[1].clone()])).into_owned();
@@ -419,6 +431,18 @@ mod tests {
             assert!(err.message().starts_with("/etc/fstab:2:"), "{err}");
             assert!(err.message().contains("NUL"), "{err}");
         }
+    }
+
+    #[test]
+    fn unbalanced_quote_in_options_is_an_error_with_line() {
+        // Found by the fstab fuzz target: `nosuid` appended after an open
+        // quote became part of the quoted value.
+        let text = b"/dev/sda1 / ext4 defaults 0 1\n//srv/team\t/mnt/team\tcifs\tro,credential\"s=/etc/cifs-team,nofail\t0\t0\n";
+        let err = Fstab::parse(PATH, text).unwrap_err();
+        assert!(err.message().starts_with("/etc/fstab:2:"), "{err}");
+        assert!(err.message().contains("unbalanced double quote"), "{err}");
+        let ok = b"//srv/team /mnt/team cifs ro,\"x=a,b\",nofail 0 0\n";
+        assert!(Fstab::parse(PATH, ok).is_ok());
     }
 
     #[test]
