@@ -214,6 +214,7 @@ pub fn split_args(text: &str) -> Result<Vec<String>, String> {
 pub fn parse(text: &str, source: &str) -> Result<SaveFile> {
     let mut file = SaveFile::default();
     let mut open: Option<Table> = None;
+    let mut open_line = 0;
     for (idx, raw) in text.lines().enumerate() {
         let line_no = idx + 1;
         let err = |what: String| Error::at(source, line_no, None, what);
@@ -245,6 +246,7 @@ pub fn parse(text: &str, source: &str) -> Result<SaveFile> {
                 chains: Vec::new(),
                 rules: Vec::new(),
             });
+            open_line = line_no;
             continue;
         }
         if line == "COMMIT" {
@@ -307,10 +309,12 @@ pub fn parse(text: &str, source: &str) -> Result<SaveFile> {
         });
     }
     if let Some(table) = open {
-        return Err(Error::msg(format!(
-            "{source}: table {} is not COMMITted (output cut short?)",
-            table.name
-        )));
+        return Err(Error::at(
+            source,
+            open_line,
+            None,
+            format!("table {} is not COMMITted (output cut short?)", table.name),
+        ));
     }
     Ok(file)
 }
@@ -467,5 +471,15 @@ mod tests {
         }
         let err = parse("*filter\n:INPUT ACCEPT [0:0]\n", "t").unwrap_err();
         assert!(err.message().contains("not COMMITted"), "{err}");
+        // Found by the iptables_save fuzz target: this error named no line.
+        let err = parse(
+            "# Generated\n*filter\n:INPUT DROP [0:0]\n-A INPUT -j ACCEPT\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(
+            err.message().starts_with("t:2: table filter is not COMMITted"),
+            "{err}"
+        );
     }
 }
