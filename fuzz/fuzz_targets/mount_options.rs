@@ -10,10 +10,15 @@ fuzz_target!(|data: &[u8]| {
     };
     // First line: the option list; further lines: the wanted options.
     let (list, rest) = text.split_once('\n').unwrap_or((text, "nosuid\nnodev\nnoexec"));
+    // A policy wants flags set, never their opposites (`dev` next to
+    // `nodev` can never both be in effect).
+    let opposite = [
+        "suid", "dev", "exec", "rw", "defaults", "user", "users", "owner", "group",
+    ];
     let wanted: Vec<String> = rest
         .lines()
         .map(str::to_string)
-        .filter(|w| !w.is_empty() && !w.contains(','))
+        .filter(|w| !w.is_empty() && !w.contains(',') && !opposite.contains(&w.as_str()))
         .collect();
 
     let tokens = options::split(list);
