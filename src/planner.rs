@@ -47,7 +47,12 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
     let mut changes: Vec<Change> = Vec::new();
     let mut findings = Vec::new();
     for kind in ORDER.into_iter().filter(|k| req.kinds.contains(k)) {
-        match kinds::plan_kind(kind, &ctx) {
+        let outcome =
+            kinds::plan_kind(kind, &ctx).and_then(|outcome| match folder_error(req.root, &outcome.changes) {
+                Some(err) => Err(err),
+                None => Ok(outcome),
+            });
+        match outcome {
             Ok(outcome) => {
                 changes.extend(outcome.changes);
                 findings.extend(outcome.findings);
@@ -135,6 +140,23 @@ pub fn make_plan(req: &Request<'_>) -> Plan {
         findings,
         live_steps_left_out,
     }
+}
+
+/// A kind's changes that would write, create or remove a file through a
+/// folder that is a symbolic link (or not a directory): the first one, as
+/// an error (see [`kinds::check_folders`]). Files are named before the
+/// folders created for them. The kind is then not planned at all, as when
+/// it could not be checked: half of its changes would be no plan.
+fn folder_error(root: &HostRoot, changes: &[Change]) -> Option<crate::error::Error> {
+    let files = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::WriteFile { .. } | Action::RemoveFile { .. }));
+    let folders = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::CreateDir { .. } | Action::RemoveDir { .. }));
+    files
+        .chain(folders)
+        .find_map(|c| kinds::check_folders(root, c.action.path()).err())
 }
 
 /// Folders first: every folder a change creates is made once (two kinds may

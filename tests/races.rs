@@ -377,8 +377,9 @@ fn plan_and_apply_without_escaping(
 /// the plan does not show the outside file's content and the apply (and
 /// rollback) leave every outside file byte for byte, with its mode and
 /// owner. A folder link is resolved inside the root (where the same path
-/// holds the root's own file), so its target there is what is read and
-/// written.
+/// holds the root's own file), so its target there is what is read; it is
+/// never written through (see
+/// `a_folder_link_on_the_way_to_a_written_file_is_an_error_at_plan_time`).
 ///
 /// Guard: `RESOLVE_IN_ROOT` on every `openat2` of `HostRoot::open_in`
 /// (src/host/mod.rs); for a last component also `O_NOFOLLOW`. Checked:
@@ -428,16 +429,25 @@ fn symlinks_pointing_out_of_the_root_are_never_followed() {
         }
         let plan = plan_and_apply_without_escaping(root, &outside, kind, &what);
         if to == "docker" {
-            // The folder link is resolved inside the root: the plan edits
-            // the root's own daemon.json.
-            let own = dockhard::plan::sha256_hex(b"{\"icc\": true}\n");
-            let edit = plan["changes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["action"]["path"] == "/etc/docker/daemon.json")
-                .unwrap_or_else(|| panic!("{what}: no edit of daemon.json: {plan}"));
-            assert_eq!(edit["action"]["expect"]["sha256"], own.as_str(), "{what}");
+            // The folder link is resolved inside the root, where it leads
+            // to the root's own daemon.json; but dockhard does not write
+            // through it: the plan has an error instead of an edit, and
+            // the file it leads to keeps its bytes.
+            assert!(
+                !plan["changes"].to_string().contains("/etc/docker/daemon.json"),
+                "{what}: {plan}"
+            );
+            assert!(
+                plan["findings"]
+                    .to_string()
+                    .contains("/etc/docker: is a symbolic link; dockhard does not write through links"),
+                "{what}: {plan}"
+            );
+            assert_eq!(
+                std::fs::read(in_root.join("daemon.json")).unwrap(),
+                b"{\"icc\": true}\n",
+                "{what}"
+            );
         }
     }
 }
@@ -468,6 +478,141 @@ fn set_id_scan_never_follows_a_folder_link_out_of_the_root() {
         let plan = plan_and_apply_without_escaping(root, &outside, "suid", "scan");
         assert!(!plan["changes"].to_string().contains("evil-helper"), "{plan}");
         assert_eq!(mode_of(outside.dir.path(), "/local/bin/evil-helper"), 0o4755);
+    }
+}
+
+/// A root for `kind` whose files go into the folder `folder`, which the
+/// test then replaces by a link.
+fn root_for(kind: &str) -> tempfile::TempDir {
+    if kind != "mount" {
+        return basic_root();
+    }
+    // /tmp mounted by tmp.mount without nosuid: the fix is a drop-in in
+    // /etc/systemd/system/tmp.mount.d.
+    let dir = tempfile::tempdir().unwrap();
+    let case = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/C12-fstab-tmp-via-tmp-mount/input-variant-unit-without-nosuid");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", case.display()))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+/// A folder on the way to a file a kind writes (/etc/docker for
+/// daemon.json, /etc/systemd for a mount drop-in and the iptables unit,
+/// /etc/dockhard for the iptables rules, /etc itself for subuid) that is a
+/// symbolic link, whether it leads out of the root (absolute or `../..`),
+/// nowhere (dangling), or to a directory inside the root (the link is not
+/// followed: the write would land elsewhere than the path shown), is an error
+/// finding at plan time that names the folder and says it is a link
+/// dockhard does not write through; the plan has no change below it, and
+/// `apply --yes` refuses before anything is done (tree unchanged, no
+/// snapshot), leaving the outside tree alone.
+///
+/// Guard: `kinds::check_folders` (src/kinds/mod.rs), applied by the
+/// planner to every change that writes, creates or removes a file
+/// (`folder_errors` in src/planner.rs), and `nearest_existing_owner`
+/// walking with `lstat`. Checked: before them the plan said "creates the
+/// file" daemon.json with no folder, and the apply failed with ENOENT and
+/// was undone (out of the root, dangling) or wrote through the link (in
+/// the root).
+#[test]
+fn a_folder_link_on_the_way_to_a_written_file_is_an_error_at_plan_time() {
+    let cases: [(&str, &str); 5] = [
+        ("daemon", "/etc/docker"),
+        ("mount", "/etc/systemd"),
+        ("iptables", "/etc/systemd"),
+        ("iptables", "/etc/dockhard"),
+        ("subid", "/etc"),
+    ];
+    for (kind, folder) in cases {
+        for to in [
+            "outside-absolute",
+            "outside-relative",
+            "dangling",
+            "inside",
+            "inside-absolute",
+        ] {
+            // With /etc gone from the root there is no passwd to plan
+            // subuid from (an error of its own, and no write).
+            if folder == "/etc" && !to.starts_with("inside") {
+                continue;
+            }
+            let what = format!("{kind}: {folder} -> {to}");
+            let dir = root_for(kind);
+            let root = dir.path();
+            let at = p(root, folder);
+            // The folder's content moves to where the link leads: out of
+            // the root, or to a directory inside it.
+            let outside = tempfile::tempdir().unwrap();
+            let moved = match to {
+                "inside" | "inside-absolute" => p(root, "/srv/moved"),
+                _ => outside.path().join("moved"),
+            };
+            std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+            if at.is_dir() {
+                std::fs::rename(&at, &moved).unwrap();
+            } else {
+                std::fs::create_dir(&moved).unwrap();
+                std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            }
+            let text: PathBuf = match to {
+                "outside-absolute" => moved.clone(),
+                "outside-relative" => relative_to(at.parent().unwrap(), &moved),
+                "dangling" => "nowhere".into(),
+                // Resolved inside the root, as every path is.
+                "inside-absolute" => "/srv/moved".into(),
+                _ => relative_to(at.parent().unwrap(), Path::new("/srv/moved")),
+            };
+            symlink(&text, &at).unwrap();
+            let outside_before = fingerprint(outside.path(), &[]);
+
+            let run = on(root, &["plan", "--only", kind, "--format", "json"]);
+            let plan: serde_json::Value = serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|e| panic!("{what}: {e}\n{}\n{}", run.stdout, run.stderr));
+            let below = format!("{folder}/");
+            let under: Vec<&str> = plan["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["action"]["path"].as_str().unwrap_or_default())
+                .filter(|path| path.starts_with(&below) || *path == folder)
+                .collect();
+            assert!(
+                under.is_empty(),
+                "{what}: changes through the link: {under:?}\n{plan:#}"
+            );
+            let said = format!("{folder}: is a symbolic link; dockhard does not write through links");
+            let finding = plan["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["message"].as_str().is_some_and(|m| m.contains(&said)))
+                .unwrap_or_else(|| panic!("{what}: no finding saying {said:?}\n{plan:#}"));
+            assert_eq!(finding["status"], "error", "{what}");
+            assert_eq!(finding["blocking"], true, "{what}");
+            let file = format!("so it does not write {folder}/");
+            assert!(
+                finding["message"].as_str().unwrap().contains(&file),
+                "{what}: the finding does not name the file: {finding}"
+            );
+            assert_eq!(run.code, 1, "{what}: {}", run.stderr);
+
+            let text = on(root, &["plan", "--only", kind]);
+            assert!(text.stdout.contains(&said), "{what}:\n{}", text.stdout);
+
+            let before = fingerprint(root, &[]);
+            let run = on(root, &["apply", "--yes", "--only", kind]);
+            assert_eq!(run.code, 1, "{what}: {}\n{}", run.stdout, run.stderr);
+            assert!(run.stderr.contains(&said), "{what}: {}", run.stderr);
+            assert!(!run.stderr.contains("undone"), "{what}: {}", run.stderr);
+            assert_same_tree(&before, &fingerprint(root, &[]));
+            assert_same_tree(&outside_before, &fingerprint(outside.path(), &[]));
+        }
     }
 }
 

@@ -254,19 +254,70 @@ pub fn parent_of(path: &str) -> &str {
 /// belong to whoever owns the place they are created in (root on a host,
 /// the user on a tree the user owns). An ancestor that exists but is not a
 /// directory (a file where /etc/docker should be) is an error now, at plan
-/// time, not a failed apply.
-fn nearest_existing_owner(root: &HostRoot, mut dir: &str) -> Result<(u32, u32)> {
-    loop {
-        if let Some(st) = root.stat(dir)? {
-            if st.file_type != crate::host::FileType::Dir {
+/// time, not a failed apply. Symbolic links are not followed: the walk
+/// stops below one (the planner refuses a write through it, see
+/// [`check_folders`]).
+fn nearest_existing_owner(root: &HostRoot, dir: &str) -> Result<(u32, u32)> {
+    let mut owner = root_owner(root)?;
+    for folder in folders_down_to(dir) {
+        match root.lstat(folder)? {
+            None => break,
+            Some(st) if st.file_type == crate::host::FileType::Dir => owner = (st.uid, st.gid),
+            Some(st) if st.file_type == crate::host::FileType::Symlink => break,
+            Some(_) => {
                 return Err(crate::error::Error::msg(format!(
-                    "{dir}: is not a directory, so nothing can be created in it"
+                    "{folder}: is not a directory, so nothing can be created in it"
                 )));
             }
-            return Ok((st.uid, st.gid));
         }
-        dir = parent_of(dir);
     }
+    Ok(owner)
+}
+
+fn root_owner(root: &HostRoot) -> Result<(u32, u32)> {
+    let st = root
+        .lstat("/")?
+        .ok_or_else(|| crate::error::Error::msg("the root is gone"))?;
+    Ok((st.uid, st.gid))
+}
+
+/// `/etc/docker` → `/etc`, `/etc/docker`: the folders on the way from the
+/// root down to `dir` (the root itself left out).
+fn folders_down_to(dir: &str) -> impl Iterator<Item = &str> {
+    dir.match_indices('/')
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain(std::iter::once(dir.len()))
+        .filter(move |_| dir != "/")
+        .map(move |end| &dir[..end])
+}
+
+/// Whether `path` can be written (or created, or removed) where the plan
+/// shows it: every folder on the way that exists is a directory, never a
+/// symbolic link. A link is not followed even when it stays inside the
+/// root and leads to a directory there: the write would land elsewhere
+/// than the path the plan shows, and dockhard does not write through
+/// links. A link that leads out of the root or nowhere would make the
+/// apply fail. Folders that do not exist yet are left to the changes that
+/// create them.
+pub fn check_folders(root: &HostRoot, path: &str) -> Result<()> {
+    for folder in folders_down_to(parent_of(path)) {
+        match root.lstat(folder)? {
+            None => break,
+            Some(st) if st.file_type == crate::host::FileType::Dir => {}
+            Some(st) if st.file_type == crate::host::FileType::Symlink => {
+                return Err(crate::error::Error::msg(format!(
+                    "{folder}: is a symbolic link; dockhard does not write through links, so it does not write {path} (make {folder} a directory)"
+                )));
+            }
+            Some(_) => {
+                return Err(crate::error::Error::msg(format!(
+                    "{folder}: is not a directory, so nothing can be created in it ({path})"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A unified diff between two versions of a file, with `a/` and `b/` paths.
