@@ -85,6 +85,7 @@ pub fn refuse_stale(root: &HostRoot, changes: &[Change]) -> Result<()> {
 /// Checks every precondition; returns one line per stale target.
 pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
     let mut sim: HashMap<String, Sim> = HashMap::new();
+    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
     let mut stale = Vec::new();
     for change in changes {
         let path = change.action.path().to_string();
@@ -99,6 +100,14 @@ pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
                 continue;
             }
         };
+        // State is followed per path: a second name of an inode already
+        // changed would be checked against the inode as it was.
+        if let Some((other, ino)) = other_name(&mut inodes, &path, &current) {
+            stale.push(format!(
+                "{path}: the same file as {other} (inode {ino}): hard links; one change per file"
+            ));
+            continue;
+        }
         let (expected, next) = match &change.action {
             Action::SetMode { expect, mode, .. } => {
                 let mut after = expect.clone();
@@ -185,6 +194,18 @@ pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
     }
     stale.dedup();
     stale
+}
+
+/// The name under which an earlier change of this plan targets the inode
+/// `current` is (and its inode number), when `path` is another name of it.
+fn other_name(inodes: &mut HashMap<(u64, u64), String>, path: &str, current: &Sim) -> Option<(String, u64)> {
+    let Sim::Inode(Some(seen)) = current else {
+        return None;
+    };
+    let first = inodes
+        .entry((seen.dev, seen.ino))
+        .or_insert_with(|| path.to_string());
+    (first != path).then(|| (first.clone(), seen.ino))
 }
 
 /// Equal states; a content hash is compared only when the plan pinned one.

@@ -617,21 +617,21 @@ fn a_folder_link_on_the_way_to_a_written_file_is_an_error_at_plan_time() {
 }
 
 // ---------------------------------------------------------------------------
-// During apply: change 1 makes change 2's precondition false
+// Before apply: two changes on one inode
 
 /// A hand-made plan with two `SetMode` changes for one inode (two names of
-/// one hard-linked set-id file): the first change alters the inode the
-/// second was planned against, which is a race inside the apply itself.
-/// The second is refused by name and the first is undone: the tree ends
-/// as it was. (The planner itself never plans two changes for one inode:
-/// see `one_change_per_inode_naming_every_link`.)
+/// one hard-linked set-id file): the first change would alter the inode
+/// the second was planned against. The plan is refused before anything is
+/// done, naming both paths as the same file: the tree is unchanged and no
+/// snapshot is taken. (The planner itself never plans two changes for one
+/// inode: see `one_change_per_inode_naming_every_link`.)
 ///
-/// Guard: `HostRoot::set_mode` compares the inode state it opened with the
-/// one the change expects, just before the chmod (src/host/mod.rs); the
-/// undo in src/apply.rs puts the first change back. Checked: without that
-/// comparison the apply succeeds.
+/// Guard: `stale_targets` in src/apply.rs follows each inode a `SetMode`
+/// targets (device and inode as observed), not only each path. Checked:
+/// before it, the apply took a snapshot, changed chfn, was refused at
+/// /usr/lib/chfn-link by `HostRoot::set_mode` and undid the first change.
 #[test]
-fn a_change_that_makes_the_next_one_stale_is_refused_and_undone() {
+fn two_changes_on_one_inode_are_refused_before_anything_is_done() {
     let dir = basic_root();
     let root = dir.path();
     let plan = Saved::of(root, Some("suid"));
@@ -648,7 +648,6 @@ fn a_change_that_makes_the_next_one_stale_is_refused_and_undone() {
     second["target"] = "/usr/lib/chfn-link".into();
     second["summary"] = "strip setuid from /usr/lib/chfn-link (04755 -> 0755)".into();
     second["action"]["path"] = "/usr/lib/chfn-link".into();
-    let second_path = second["action"]["path"].as_str().unwrap().to_string();
     *changes = vec![first, second];
     // Past the digest (a hand edit): the test is about the inode check.
     reseal(&mut json);
@@ -656,9 +655,23 @@ fn a_change_that_makes_the_next_one_stale_is_refused_and_undone() {
     let before = fingerprint(root, &[STATE]);
     let run = on(root, &["apply", plan.str(), "--yes"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains(&second_path), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("/usr/lib/chfn-link:"))
+        .unwrap_or_else(|| panic!("the refusal does not name the second path:\n{}", run.stderr));
+    assert!(
+        line.contains("the same file as /usr/bin/chfn") && line.contains("hard links; one change per file"),
+        "{line}"
+    );
+    assert!(!run.stderr.contains("undone"), "{}", run.stderr);
     assert_same_tree(&before, &fingerprint(root, &[STATE]));
     assert_eq!(mode_of(root, "/usr/bin/chfn"), 0o4755);
+    let snapshots = p(root, STATE).join("snapshots");
+    let taken: Vec<_> = std::fs::read_dir(&snapshots)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(taken.is_empty(), "a snapshot was taken: {taken:?}");
 }
 
 // ---------------------------------------------------------------------------
