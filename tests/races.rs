@@ -877,8 +877,8 @@ fn nothing_is_written_through_names_planted_in_tmp() {
 /// Guard: `HostRoot::write_atomic` creates its temp file with
 /// `O_CREAT|O_EXCL|O_NOFOLLOW` (src/host/mod.rs). Checked: with
 /// `O_CREAT|O_TRUNC` instead, the victim outside the root is overwritten.
-/// (The names are predictable, so a planted name still makes the apply
-/// fail and be undone.)
+/// (The names are random, so the planted ones do not make the apply fail
+/// either: see `temp_names_planted_in_the_root_do_not_make_an_apply_fail`.)
 #[test]
 fn nothing_is_written_through_temp_names_planted_in_the_root() {
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -926,9 +926,7 @@ fn nothing_is_written_through_temp_names_planted_in_the_root() {
     assert_same_tree(&victim_before, &fingerprint(work.path(), &["root", "out"]));
     let rc = std::fs::read_to_string(out.join("apply.rc")).unwrap();
     let text = std::fs::read_to_string(out.join("apply.out")).unwrap();
-    // Planted names may make the apply fail (and be undone); they may
-    // never be written through.
-    assert!(rc.trim() == "0" || text.contains("undone"), "{rc}\n{text}");
+    assert_eq!(rc.trim(), "0", "{text}");
     let left: Vec<_> = walkdir::WalkDir::new(&root)
         .into_iter()
         .map(|e| e.unwrap())
@@ -937,4 +935,77 @@ fn nothing_is_written_through_temp_names_planted_in_the_root() {
         .filter(|e| e.file_name().to_string_lossy().contains(".dockhard-"))
         .collect();
     assert!(!left.is_empty(), "the planted names are still there");
+}
+
+/// An atomic write's temp name cannot be guessed: with a symlink to a
+/// victim outside the root (even N) or a fifo (odd N) at every name
+/// `.NAME.dockhard-1-N` for N from 0 to 999, for daemon.json, fstab,
+/// subuid, subgid, passwd and group, an apply and its rollback by process
+/// 1 of a PID namespace both succeed; nothing is written through the
+/// planted names, they are all left as they were, and the rollback leaves
+/// the tree as it was.
+///
+/// Guard: `HostRoot::write_atomic` (src/host/mod.rs) takes N from 64
+/// random bits (`getrandom`), not from a counter, and tries another N
+/// when a name is taken. Checked: with the counter, the apply failed on
+/// the first planted name and was undone.
+#[test]
+fn temp_names_planted_in_the_root_do_not_make_an_apply_fail() {
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = work.path().join("root");
+    let fixture = basic_root();
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(fixture.path())
+            .arg(&root)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let victim = work.path().join("victim");
+    std::fs::write(&victim, "VICTIM\n").unwrap();
+    let files = [
+        "/etc/docker/daemon.json",
+        "/etc/fstab",
+        "/etc/subuid",
+        "/etc/subgid",
+        "/etc/passwd",
+        "/etc/group",
+    ];
+    for file in files {
+        let path = p(&root, file);
+        let (folder, name) = (
+            path.parent().unwrap(),
+            path.file_name().unwrap().to_str().unwrap(),
+        );
+        for n in 0..1000 {
+            let planted = folder.join(format!(".{name}.dockhard-1-{n}"));
+            if n % 2 == 0 {
+                symlink(&victim, &planted).unwrap();
+            } else {
+                nix::unistd::mkfifo(&planted, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            }
+        }
+    }
+    let before = fingerprint(&root, &[STATE]);
+    let victim_before = fingerprint(work.path(), &["root", "out"]);
+    let bin = env!("CARGO_BIN_EXE_dockhard");
+    let r = root.display();
+    let o = out.display();
+    in_private_tmp(&format!(
+        "set +e\n\
+         {PID_1} '{bin}' --root '{r}' apply --yes >'{o}/apply.out' 2>&1; echo $? >'{o}/apply.rc'\n\
+         {PID_1} '{bin}' --root '{r}' rollback --yes >'{o}/rollback.out' 2>&1; echo $? >'{o}/rollback.rc'\n"
+    ));
+    let get = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    assert_eq!(get("apply.rc").trim(), "0", "{}", get("apply.out"));
+    assert!(get("apply.out").contains("Applied"), "{}", get("apply.out"));
+    assert_eq!(get("rollback.rc").trim(), "0", "{}", get("rollback.out"));
+    assert_same_tree(&victim_before, &fingerprint(work.path(), &["root", "out"]));
+    // Every planted name is still there, untouched, and nothing else is
+    // left: the tree is as it was before the apply.
+    assert_same_tree(&before, &fingerprint(&root, &[STATE]));
 }

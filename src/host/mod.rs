@@ -18,7 +18,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod live;
 pub mod xattr;
@@ -103,12 +102,33 @@ pub struct HostRoot {
     path: PathBuf,
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// The name of the temp file an atomic write of `name` by process `pid`
-/// uses: `.NAME.dockhard-PID-N`, in the target's own folder.
+/// uses: `.NAME.dockhard-PID-N`, in the target's own folder. N is random
+/// (see [`temp_number`]), so whoever can write that folder cannot take the
+/// name first.
 pub fn temp_name(name: &str, pid: u32, n: u64) -> String {
     format!(".{name}.dockhard-{pid}-{n}")
+}
+
+/// How many temp names an atomic write tries before it gives up: each is
+/// taken only if someone created that very name (64 random bits) first.
+const TEMP_TRIES: usize = 16;
+
+/// 64 random bits from the kernel (`getrandom`), for a temp name.
+fn temp_number() -> std::io::Result<u64> {
+    let mut buf = [0u8; 8];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n == buf.len() as isize {
+            return Ok(u64::from_ne_bytes(buf));
+        }
+        let err = std::io::Error::last_os_error();
+        if n >= 0 || err.raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return Err(err);
+    }
 }
 
 /// Whether `entry` is a temp file that process `pid` made for `name`.
@@ -321,19 +341,31 @@ impl HostRoot {
             }
             Err(e) => return Err(Error::io(path, e.into())),
         };
-        let temp = temp_name(
-            &name,
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
-        );
-        let result = (|| -> Result<()> {
-            let fd = openat(
+        // A new temp file, never one that is there already (a name
+        // planted by whoever can write the folder): another random name
+        // if it is taken.
+        let mut tries = 0;
+        let (fd, temp) = loop {
+            let n = temp_number().map_err(|e| Error::io(path, e).context("choosing a temp name"))?;
+            let temp = temp_name(&name, std::process::id(), n);
+            match openat(
                 parent.as_fd(),
                 temp.as_str(),
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
-            )
-            .map_err(|e| Error::io(path, e.into()))?;
+            ) {
+                Ok(fd) => break (fd, temp),
+                Err(Errno::EEXIST) if tries + 1 < TEMP_TRIES => tries += 1,
+                Err(Errno::EEXIST) => {
+                    return Err(Error::msg(format!(
+                        "{path}: not written: {TEMP_TRIES} random temp names beside it (.{name}.dockhard-{}-N) were all taken; something is creating files in that folder",
+                        std::process::id()
+                    )));
+                }
+                Err(e) => return Err(Error::io(path, e.into())),
+            }
+        };
+        let result = (|| -> Result<()> {
             let mut file = File::from(fd);
             file.write_all(content).map_err(|e| Error::io(path, e))?;
             let st = fstat(file.as_fd()).map_err(|e| Error::io(path, e.into()))?;
@@ -559,6 +591,16 @@ mod tests {
             })
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn temp_names_are_random_and_still_recognised() {
+        let a = temp_name("daemon.json", 42, temp_number().unwrap());
+        let b = temp_name("daemon.json", 42, temp_number().unwrap());
+        assert_ne!(a, b);
+        assert!(is_temp_name(&a, "daemon.json", 42), "{a}");
+        assert!(is_temp_name(&temp_name("fstab", 7, u64::MAX), "fstab", 7));
+        assert!(!is_temp_name(&a, "daemon.json", 43));
     }
 
     #[test]
