@@ -1009,3 +1009,19 @@ fn temp_names_planted_in_the_root_do_not_make_an_apply_fail() {
     // left: the tree is as it was before the apply.
     assert_same_tree(&before, &fingerprint(&root, &[STATE]));
 }
+
+/// Guard: `HostRoot::open_parent` opens the folder of a written file with
+/// RESOLVE_NO_SYMLINKS. /etc/docker swapped, between plan and apply, for a
+/// link to a folder inside the root holding the same daemon.json: the
+/// precondition (content, mode, owner) still holds when read through the
+/// link, so without the guard the apply writes into the link's target.
+#[test]
+fn a_folder_swapped_for_a_link_between_plan_and_apply_is_not_written_through() {
+    let dir = basic_root();
+    let root = dir.path();
+    let plan = Saved::of(root, Some("daemon"));
+    assert!(plan.changes("/etc/docker/daemon.json"));
+    std::fs::rename(p(root, "/etc/docker"), p(root, "/etc/docker-real")).unwrap();
+    std::os::unix::fs::symlink("docker-real", p(root, "/etc/docker")).unwrap();
+    assert_refused(root, &plan, "/etc/docker");
+}

@@ -197,11 +197,26 @@ impl HostRoot {
         }
     }
 
+    /// Opens the folder of a path to change something in it. No folder on
+    /// the way may be a symbolic link, even one that stays inside the root:
+    /// the plan refuses such paths, and a folder swapped for a link between
+    /// plan and apply must not redirect the write.
     fn open_parent(&self, rel: &str) -> Result<(OwnedFd, String)> {
         let (parent, name) = split_parent(rel)?;
-        let fd = self
-            .open_in(parent, OFlag::O_DIRECTORY | OFlag::O_RDONLY)
-            .map_err(|e| Error::io(&format!("/{parent}"), e.into()))?;
+        let how = OpenHow::new()
+            .flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        let fd = loop {
+            match openat2(self.dir.as_fd(), parent, how) {
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+                Err(Errno::ELOOP) => {
+                    return Err(Error::msg(format!(
+                        "/{parent}: a folder on the way is a symbolic link; dockhard does not write through links"
+                    )));
+                }
+                other => break other.map_err(|e| Error::io(&format!("/{parent}"), e.into()))?,
+            }
+        };
         Ok((fd, name.to_string()))
     }
 
