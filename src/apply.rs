@@ -624,17 +624,30 @@ fn in_state(now: &Recorded, state: &Recorded) -> bool {
 }
 
 /// The states an unfinished apply may have left a target in: as before it,
-/// or as one of its changes that were begun left it.
-fn possible_states<'a>(manifest: &'a Manifest, target: &'a Target, begun: usize) -> Vec<&'a Recorded> {
-    let mut states = vec![&target.prior];
-    states.extend(
-        manifest
-            .changes
-            .iter()
-            .take(begun)
-            .filter(|c| c.target == target.path)
-            .filter_map(|c| c.result.as_ref()),
-    );
+/// or as one of its changes that were begun left it, or halfway through
+/// creating a folder (made 0700 by the run's user, then given its owner,
+/// then its mode: `HostRoot::create_dir`).
+fn possible_states(manifest: &Manifest, target: &Target, begun: usize) -> Vec<Recorded> {
+    let mut states = vec![target.prior.clone()];
+    let me = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    for result in manifest
+        .changes
+        .iter()
+        .take(begun)
+        .filter(|c| c.target == target.path)
+        .filter_map(|c| c.result.as_ref())
+    {
+        if let Recorded::Dir { uid, gid, .. } = result {
+            for (uid, gid) in [me, (*uid, *gid)] {
+                states.push(Recorded::Dir {
+                    mode: 0o700,
+                    uid,
+                    gid,
+                });
+            }
+        }
+        states.push(result.clone());
+    }
     states
 }
 
@@ -858,9 +871,13 @@ pub fn rollback_changes(
     // An unfinished apply: the journal tells which changes may have been
     // made, and its temp files are removed first.
     let unfinished = manifest.unfinished();
+    // A journal that cannot be read (damaged) tells nothing: every change
+    // may have been made, as when there is none (`rollback` says so).
     let begun = match unfinished {
         true => store
-            .progress(&manifest.id, manifest.changes.len())?
+            .progress(&manifest.id, manifest.changes.len())
+            .ok()
+            .flatten()
             .map_or(manifest.changes.len(), |p| p.begun),
         false => manifest.changes.len(),
     };
@@ -894,7 +911,7 @@ pub fn rollback_changes(
         if target.after.is_none()
             && unfinished
             && !possible_states(manifest, target, begun)
-                .into_iter()
+                .iter()
                 .any(|state| in_state(&now, state))
         {
             let diff = match &target.prior {

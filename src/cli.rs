@@ -289,6 +289,7 @@ fn load_env(global: &Global) -> Result<Env> {
                 && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false)
         }
     };
+    let root_path = root.path().to_path_buf();
     Ok(Env {
         flags: repeat_flags(global),
         live: root.is_machine_root() && !global.offline,
@@ -300,7 +301,8 @@ fn load_env(global: &Global) -> Result<Env> {
         store: Store::new(state_dir)
             .with_flags(&repeat_flags(global))
             .with_lock_wait(std::time::Duration::from_secs(global.lock_wait))
-            .with_keep(keep),
+            .with_keep(keep)
+            .with_root(&root_path),
         own_paths,
         style: Style {
             color,
@@ -590,7 +592,7 @@ fn run(cli: &Cli) -> Result<i32> {
                         Format::Text => {
                             let mut text = snapshot_text(&manifest);
                             if manifest.unfinished() {
-                                let progress = env.store.progress(&manifest.id, manifest.changes.len())?;
+                                let progress = journal_progress(&env, &manifest);
                                 text.push_str(&format!(
                                     "unfinished: {}; restore the state before it with `dockhard{} rollback {}`\n",
                                     manifest.progress_text(progress),
@@ -783,6 +785,8 @@ fn apply_json(applied: Option<&apply::Applied>, plan: &Plan) -> String {
 }
 
 fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> {
+    // What a rollback stopped after restoring the host left unrecorded.
+    env.store.settle_on_disk()?;
     let unfinished = env.store.unfinished()?;
     let manifest = match (id, unfinished.last()) {
         (Some(id), _) => env.store.load(id)?,
@@ -815,7 +819,7 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         )));
     }
     if manifest.unfinished() {
-        let progress = env.store.progress(&manifest.id, manifest.changes.len())?;
+        let progress = journal_progress(env, &manifest);
         print(&format!(
             "Snapshot {} belongs to a run that did not finish ({}); restoring what it recorded.\n",
             manifest.id,
@@ -919,14 +923,7 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         // Undoing a rollback re-applies what it had rolled back: as far as
         // its run got, when that run did not finish.
         if let Ok(mut earlier) = env.store.load(of) {
-            let total = earlier.changes.len();
-            let finished = earlier.targets.iter().all(|t| t.after.is_some())
-                && env.store.progress(of, total)?.is_none_or(|p| p.done == total);
-            earlier.status = if finished {
-                SnapshotStatus::Applied
-            } else {
-                SnapshotStatus::Pending
-            };
+            earlier.status = env.store.reapplied_status(&earlier);
             earlier.rolled_back_by = None;
             env.store.write_manifest(&earlier)?;
         }
@@ -939,6 +936,21 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
         applied.snapshot
     ));
     Ok(0)
+}
+
+/// How far an unfinished run got, by its journal; a journal that cannot
+/// be read is a warning (every change then counts as possibly made), never
+/// a reason to leave the run unrestorable.
+fn journal_progress(env: &Env, manifest: &crate::snapshot::Manifest) -> Option<crate::snapshot::Progress> {
+    env.store
+        .progress(&manifest.id, manifest.changes.len())
+        .unwrap_or_else(|err| {
+            eprintln!(
+                "dockhard: warning: {err}; every change of snapshot {} counts as possibly made",
+                manifest.id
+            );
+            None
+        })
 }
 
 fn same_root(recorded: &str, env: &Env) -> bool {

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod journal;
 pub mod retention;
+mod settle;
 mod trust;
 pub use journal::{Journal, Progress};
 
@@ -431,6 +432,9 @@ pub struct Store {
     flags: String,
     /// How many finished snapshots retention keeps (see `retention`).
     keep: usize,
+    /// The tree this run works on (device and inode of its folder): only
+    /// an unfinished run of that tree blocks this one.
+    root: Option<(u64, u64)>,
 }
 
 /// An exclusive lock on the state dir, released on drop (`None`: the run
@@ -493,6 +497,26 @@ impl Store {
             held: std::sync::OnceLock::new(),
             flags: String::new(),
             keep: retention::DEFAULT_KEEP,
+            root: None,
+        }
+    }
+
+    /// The same store, working on the tree at `root`: an unfinished run of
+    /// another tree sharing the state dir neither blocks this one nor is
+    /// rolled back in its place.
+    pub fn with_root(self, root: &Path) -> Store {
+        Store {
+            root: dev_ino(root),
+            ..self
+        }
+    }
+
+    /// Whether `manifest` was taken of this store's tree (any tree when the
+    /// store was given none). A tree that no longer exists is not it.
+    pub fn is_of_root(&self, manifest: &Manifest) -> bool {
+        match self.root {
+            None => true,
+            Some(root) => dev_ino(Path::new(&manifest.root)) == Some(root),
         }
     }
 
@@ -694,11 +718,12 @@ impl Store {
         Ok(manifest)
     }
 
-    /// The snapshots of applies and rollbacks that did not finish, oldest
-    /// first, leaving out those a finished rollback has since restored. A
-    /// snapshot whose manifest cannot be read is an error: whether its apply
-    /// finished cannot be told. (A folder without a manifest is not: its
-    /// run stopped before its first change.)
+    /// The snapshots of applies and rollbacks of this store's tree that
+    /// did not finish, oldest first, leaving out those a finished rollback
+    /// has since restored (see `settle`). A snapshot whose manifest cannot
+    /// be read is an error: whether its apply finished cannot be told. (A
+    /// folder without a manifest is not: its run stopped before its first
+    /// change.)
     pub fn unfinished(&self) -> Result<Vec<Manifest>> {
         let mut all = Vec::new();
         for id in self.ids()? {
@@ -712,17 +737,10 @@ impl Store {
                 ))
             })?);
         }
-        let restored: Vec<String> = all
-            .iter()
-            .filter(|m| m.status == SnapshotStatus::Applied)
-            .filter_map(|m| match &m.operation {
-                Operation::Rollback { of } => Some(of.clone()),
-                Operation::Apply => None,
-            })
-            .collect();
+        self.settle(&mut all);
         Ok(all
             .into_iter()
-            .filter(|m| m.unfinished() && !restored.contains(&m.id))
+            .filter(|m| m.unfinished() && self.is_of_root(m))
             .collect())
     }
 
@@ -753,9 +771,18 @@ impl Store {
         )))
     }
 
-    /// Every snapshot, oldest first. Entries that are not snapshot folders
-    /// are skipped; an unreadable manifest is reported on stderr and skipped.
+    /// Every snapshot, oldest first, with the statuses a stopped rollback
+    /// left behind corrected (see `settle`). Entries that are not snapshot
+    /// folders are skipped; an unreadable manifest is reported on stderr and
+    /// skipped.
     pub fn list(&self) -> Result<Vec<Manifest>> {
+        let mut out = self.list_as_recorded()?;
+        self.settle(&mut out);
+        Ok(out)
+    }
+
+    /// Every snapshot, oldest first, as its manifest records it.
+    fn list_as_recorded(&self) -> Result<Vec<Manifest>> {
         let mut out = Vec::new();
         for id in self.ids()? {
             if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
@@ -791,6 +818,12 @@ impl Store {
         ids.sort();
         Ok(ids)
     }
+}
+
+/// The device and inode of a folder, `None` if it cannot be read.
+fn dev_ino(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Blob names are the executor's own: `prior-N` or `after-N`.
