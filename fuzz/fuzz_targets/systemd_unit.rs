@@ -10,12 +10,22 @@ use dockhard::kinds::systemd;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
+    let lines = line_count(data);
     // The same bytes as an EnvironmentFile=.
-    let mut env = systemd::parse_env_file(&text);
-    let directives = match systemd::parse(FILE, &text) {
+    let mut env = match systemd::check_env_file(FILE, data) {
+        Ok(text) => systemd::parse_env_file(text),
+        Err(e) => {
+            check_line(e.message(), lines);
+            Vec::new()
+        }
+    };
+    let text = match systemd::unit_text(FILE, data) {
+        Ok(text) => text,
+        Err(e) => return check_line(e.message(), lines),
+    };
+    let directives = match systemd::parse(FILE, text) {
         Ok(d) => d,
-        Err(e) => return check_line(e.message(), line_count(text.as_bytes())),
+        Err(e) => return check_line(e.message(), lines),
     };
     let lines = text.lines().count();
     for d in &directives {
