@@ -682,7 +682,16 @@ fn leftover_temp_files(root: &HostRoot, manifest: &Manifest) -> Result<Vec<(Stri
                 } else {
                     format!("{dir}/{name}")
                 };
-                found.push((path, owner.kind));
+                // Only regular files: a folder or link of that name is not
+                // what an atomic write leaves, and is someone else's.
+                if root
+                    .lstat(&path)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|st| st.file_type == crate::host::FileType::File)
+                {
+                    found.push((path, owner.kind));
+                }
             }
         }
     }

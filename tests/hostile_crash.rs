@@ -394,3 +394,32 @@ fn every_kill_point_of_apply_and_rollback_is_recovered() {
     eprintln!("hostile_crash: {} kill points recovered", points.len());
     assert!(points.len() > 100, "only {} kill points", points.len());
 }
+
+/// A folder named like a temp file of the killed run (`.NAME.dockhard-PID-N`)
+/// next to a target is someone else's: rollback keeps it and restores the
+/// rest (it planned to remove it as a file, failed and was undone, every
+/// time).
+#[test]
+fn a_folder_named_like_a_temp_file_is_kept_by_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, state) = (dir.path().join("root"), dir.path().join("state"));
+    fresh_root(&root);
+    let before = fingerprint(&root, &[]);
+    assert!(killed_at(&root, &state, &["-q", "apply", "--yes"], "renameat", 1));
+    let (id, status, _) = snapshots(&root, &state).pop().unwrap();
+    assert_eq!(status, "pending");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(state.join("snapshots").join(&id).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let pid = manifest["pid"].as_u64().unwrap();
+    let planted = root.join(format!("etc/docker/.daemon.json.dockhard-{pid}-7"));
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::write(planted.join("notes"), "mine\n").unwrap();
+    let back = run(&root, &state, &["rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_eq!(std::fs::read_to_string(planted.join("notes")).unwrap(), "mine\n");
+    std::fs::remove_dir_all(&planted).unwrap();
+    assert_same_tree(&before, &fingerprint(&root, &[]));
+    assert_settled(&root, &state, "after the rollback");
+}
