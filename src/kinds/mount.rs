@@ -566,6 +566,11 @@ fn params(rule: &RuleConfig) -> Result<(Vec<String>, Vec<String>)> {
             )));
         }
     }
+    if let Some((a, b)) = options::contradiction(&options) {
+        return Err(Error::msg(format!(
+            "rules.{RULE}.options: `{a}` and `{b}` undo each other; no mount can have both"
+        )));
+    }
     Ok((points.iter().map(|p| fstab::normalize(p)).collect(), options))
 }
 
@@ -686,6 +691,9 @@ mod tests {
             (profile(&["/home"], &["no suid"]), "options"),
             (profile(&["/home"], &["nosuid,nodev"]), "options"),
             (profile(&["/home"], &[""]), "options"),
+            (profile(&["/home"], &["nosuid", "nodev", "suid"]), "options"),
+            (profile(&["/home"], &["dev", "nodev"]), "options"),
+            (profile(&["/home"], &["nosuid", "defaults"]), "options"),
             (profile(&["home"], &["nosuid"]), "points"),
         ] {
             let policy = policy(&profile);

@@ -78,6 +78,23 @@ pub fn in_effect<S: AsRef<str>>(tokens: &[S], wanted: &str) -> bool {
     state
 }
 
+/// Two wanted options that undo each other (`nosuid` and `suid`, or
+/// `nodev` and `defaults`): no fstab line can satisfy both, and every plan
+/// would flip it again.
+pub fn contradiction(wanted: &[String]) -> Option<(String, String)> {
+    for (n, a) in wanted.iter().enumerate() {
+        for b in &wanted[n + 1..] {
+            let clash = effects(a)
+                .iter()
+                .any(|(flag, on)| effects(b).iter().any(|(f, o)| f == flag && o != on));
+            if clash {
+                return Some((a.clone(), b.clone()));
+            }
+        }
+    }
+    None
+}
+
 /// The wanted options that a list does not put in effect, in policy order.
 pub fn missing(options: &str, wanted: &[String]) -> Vec<String> {
     let tokens = split(options);
