@@ -753,12 +753,22 @@ fn one_change_per_inode_naming_every_link() {
 // /tmp and /var/tmp
 
 /// Runs `script` with `sh` in a new mount namespace with tmpfs over /tmp
-/// and /var/tmp: the machine's own are never touched.
+/// and /var/tmp: the machine's own are never touched. The build folder
+/// (the binary, the test's work folders) stays visible even when it lies
+/// under /tmp (a clone there, as CI may make): it is bound back over the
+/// tmpfs from a descriptor opened before.
 fn in_private_tmp(script: &str) -> std::process::Output {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
     let child = Command::new("timeout")
         .args(["120", "unshare", "--mount", "sh", "-eu", "-c"])
         .arg(format!(
-            "mount --make-rprivate /\nmount -t tmpfs -o mode=1777 dh-races /tmp\nmount -t tmpfs -o mode=1777 dh-races /var/tmp\n{script}"
+            "mount --make-rprivate /\nexec 3<'{target}'\n\
+             mount -t tmpfs -o mode=1777 dh-races /tmp\nmount -t tmpfs -o mode=1777 dh-races /var/tmp\n\
+             mkdir -p '{target}' && mount --no-canonicalize --bind /proc/self/fd/3 '{target}'\nexec 3<&-\n{script}"
         ))
         .env("TMPDIR", "/tmp")
         .env("NO_COLOR", "1")
