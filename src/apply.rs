@@ -407,9 +407,10 @@ pub fn execute(
     // The snapshot: prior state of every target, on disk before any change.
     let id = store.create()?;
     let mut targets: Vec<Target> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for change in changes {
         let path = change.action.path();
-        if targets.iter().any(|t| t.path == path) {
+        if !seen.insert(path) {
             continue;
         }
         let watch = watch_of(&change.action);
@@ -627,15 +628,13 @@ fn in_state(now: &Recorded, state: &Recorded) -> bool {
 /// or as one of its changes that were begun left it, or halfway through
 /// creating a folder (made 0700 by the run's user, then given its owner,
 /// then its mode: `HostRoot::create_dir`).
-fn possible_states(manifest: &Manifest, target: &Target, begun: usize) -> Vec<Recorded> {
+fn possible_states(manifest: &Manifest, target: &Target, on_target: &[usize], begun: usize) -> Vec<Recorded> {
     let mut states = vec![target.prior.clone()];
     let me = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    for result in manifest
-        .changes
+    for result in on_target
         .iter()
-        .take(begun)
-        .filter(|c| c.target == target.path)
-        .filter_map(|c| c.result.as_ref())
+        .filter(|&&n| n < begun)
+        .filter_map(|&n| manifest.changes[n].result.as_ref())
     {
         if let Recorded::Dir { uid, gid, .. } = result {
             for (uid, gid) in [me, (*uid, *gid)] {
@@ -877,6 +876,10 @@ pub fn rollback_changes(
     let mut drift: Vec<Drift> = Vec::new();
     let targets: HashSet<&str> = manifest.targets.iter().map(|t| t.path.as_str()).collect();
     let mut kept: HashSet<String> = HashSet::new();
+    let mut by_target: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (n, change) in manifest.changes.iter().enumerate() {
+        by_target.entry(change.target.as_str()).or_default().push(n);
+    }
     // An unfinished apply: the journal tells which changes may have been
     // made, and its temp files are removed first.
     let unfinished = manifest.unfinished();
@@ -919,9 +922,14 @@ pub fn rollback_changes(
         let (now, now_bytes) = capture_target(root, target)?;
         if target.after.is_none()
             && unfinished
-            && !possible_states(manifest, target, begun)
-                .iter()
-                .any(|state| in_state(&now, state))
+            && !possible_states(
+                manifest,
+                target,
+                by_target.get(target.path.as_str()).map_or(&[][..], |v| &v[..]),
+                begun,
+            )
+            .iter()
+            .any(|state| in_state(&now, state))
         {
             let diff = match &target.prior {
                 Recorded::File { blob, sha256, .. } => {
@@ -1011,11 +1019,11 @@ pub fn rollback_changes(
         let Some(action) = restore_action(store, &manifest.id, target, &now)? else {
             continue;
         };
-        let rules: Vec<&str> = manifest
-            .changes
-            .iter()
-            .filter(|c| c.target == target.path)
-            .map(|c| c.rule.as_str())
+        let rules: Vec<&str> = by_target
+            .get(target.path.as_str())
+            .into_iter()
+            .flatten()
+            .map(|&n| manifest.changes[n].rule.as_str())
             .collect();
         let diff = match &action {
             Action::WriteFile { content, .. } => {
