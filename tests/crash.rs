@@ -73,6 +73,24 @@ fn newest_snapshot(state: &Path) -> Option<(String, usize)> {
     Some((manifest["status"].as_str().unwrap().to_string(), done))
 }
 
+/// The number of `done` lines in the journal of the only snapshot in
+/// `state` (0 while there is none).
+fn done_lines(state: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(state.join("snapshots")) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("journal")).ok())
+        .map(|j| {
+            j.split(|&b| b == b'\n')
+                .filter(|l| l.starts_with(b"done "))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 fn apply_command(root: &Path, state: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhard"));
     cmd.args([
@@ -151,20 +169,32 @@ fn rollback_after_a_kill_at_any_point_restores_the_tree() {
         changes_start.as_millis()
     ));
 
-    // Four kill points in five fall after the snapshot is on disk; the rest
-    // anywhere (planning, taking the snapshot, after the end).
-    let (whole, changes_start) = (whole.as_micros() as u64, changes_start.as_micros() as u64);
+    // Kill points are chosen by what the apply has done, not by the clock
+    // alone (its speed depends on the machine's load): one in ten at a
+    // random time before its changes start (planning, taking the
+    // snapshot); eight in ten once its journal shows a random number of
+    // changes done; one in ten at a random time after the last change
+    // (recording the state after, marking the snapshot applied).
+    let changes_start = changes_start.as_micros() as u64;
+    let total = changes.len();
     let (mut before_snapshot, mut finished, mut refused) = (0, 0, 0);
     let mut made: Vec<usize> = Vec::new();
     let mut different = Vec::new();
     for point in 0..points {
         let _ = std::fs::remove_dir_all(&state);
-        let delay = Duration::from_micros(if rng.next().is_multiple_of(5) {
-            rng.next() % (whole * 11 / 10)
-        } else {
-            changes_start + rng.next() % (whole - changes_start).max(1)
-        });
+        let phase = rng.next() % 10;
+        let (wait_done, delay) = match phase {
+            0 => (0, rng.next() % changes_start.max(1)),
+            9 => (total, rng.next() % 100_000),
+            _ => (rng.next() as usize % total, 0),
+        };
+        let delay = Duration::from_micros(delay);
         let mut child = apply_command(root, &state).spawn().unwrap();
+        if phase != 0 {
+            while done_lines(&state) < wait_done && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
