@@ -871,6 +871,8 @@ pub fn rollback_changes(
     root: &HostRoot,
     store: &Store,
     manifest: &Manifest,
+
+    interrupted: Option<&Manifest>,
 ) -> Result<(Vec<Change>, Vec<Drift>)> {
     let mut changes = Vec::new();
     let mut drift: Vec<Drift> = Vec::new();
@@ -893,10 +895,16 @@ pub fn rollback_changes(
             .map_or(manifest.changes.len(), |p| p.begun),
         false => manifest.changes.len(),
     };
-    let temps = match unfinished {
+    let mut temps = match unfinished {
         true => leftover_temp_files(root, manifest)?,
         false => Vec::new(),
     };
+    // Finishing an interrupted rollback of this snapshot: its temp files too.
+    if let Some(interrupted) = interrupted {
+        temps.extend(leftover_temp_files(root, interrupted)?);
+        temps.sort();
+        temps.dedup();
+    }
     for (temp, kind) in &temps {
         let expect = root.file_state(temp)?;
         changes.push(Change {

@@ -790,6 +790,17 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
     let unfinished = env.store.unfinished()?;
     let manifest = match (id, unfinished.last()) {
         (Some(id), _) => env.store.load(id)?,
+        // An interrupted rollback: finishing it or undoing it is the
+        // operator's choice (the message gives both commands).
+        (None, Some(newest)) if matches!(newest.operation, Operation::Rollback { .. }) => {
+            return Err(env
+                .store
+                .refuse_unfinished(&Operation::Apply, &env.flags)
+                .err()
+                .unwrap_or_else(|| {
+                    Error::msg(format!("snapshot {}: a rollback did not finish", newest.id))
+                }));
+        }
         // An unfinished run is restored first.
         (None, Some(newest)) => newest.clone(),
         (None, None) => env
@@ -843,9 +854,19 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
                 manifest.id
             )));
         }
+        SnapshotStatus::Superseded => {
+            return Err(Error::msg(format!(
+                "snapshot {}: an interrupted rollback that a later rollback finished; nothing to roll back",
+                manifest.id
+            )));
+        }
         SnapshotStatus::Pending | SnapshotStatus::UndoFailed | SnapshotStatus::Applied => {}
     }
-    let (changes, drift) = apply::rollback_changes(&env.root, &env.store, &manifest)?;
+    let interrupted = unfinished
+        .iter()
+        .rev()
+        .find(|m| matches!(&m.operation, Operation::Rollback { of } if *of == manifest.id));
+    let (changes, drift) = apply::rollback_changes(&env.root, &env.store, &manifest, interrupted)?;
     if !drift.is_empty() {
         let mut text = String::new();
         for d in &drift {
@@ -879,7 +900,21 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
             "Nothing to restore: the targets of {} are as they were.\n",
             manifest.id
         ));
-        if manifest.unfinished() {
+        if let Some(interrupted) = interrupted {
+            // An interrupted rollback of this snapshot had restored every
+            // target: it is recorded as finished.
+            let mut finished = interrupted.clone();
+            finished.status = SnapshotStatus::Applied;
+            env.store.write_manifest(&finished)?;
+            let mut original = manifest;
+            original.status = SnapshotStatus::RolledBack;
+            original.rolled_back_by = Some(finished.id.clone());
+            env.store.write_manifest(&original)?;
+            print(&format!(
+                "The interrupted rollback {} had restored every target; it is recorded as finished.\n",
+                finished.id
+            ));
+        } else if manifest.unfinished() {
             // The run stopped before it changed anything: it is resolved.
             let mut resolved = manifest;
             resolved.status = SnapshotStatus::RolledBack;
@@ -919,6 +954,12 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
     original.status = SnapshotStatus::RolledBack;
     original.rolled_back_by = Some(applied.snapshot.clone());
     env.store.write_manifest(&original)?;
+    if let Some(interrupted) = interrupted {
+        // The interrupted rollback this one finished.
+        let mut done = interrupted.clone();
+        done.status = SnapshotStatus::Superseded;
+        env.store.write_manifest(&done)?;
+    }
     if let Operation::Rollback { of } = &original.operation {
         // Undoing a rollback re-applies what it had rolled back: as far as
         // its run got, when that run did not finish.

@@ -301,6 +301,9 @@ pub enum SnapshotStatus {
     Undone,
     /// A change failed and undoing the ones already made failed too.
     UndoFailed,
+    /// An interrupted rollback that a later rollback of the same snapshot
+    /// finished.
+    Superseded,
     /// A later rollback restored the prior state.
     RolledBack,
 }
@@ -312,6 +315,7 @@ impl SnapshotStatus {
             SnapshotStatus::Applied => "applied",
             SnapshotStatus::Undone => "undone",
             SnapshotStatus::UndoFailed => "undo-failed",
+            SnapshotStatus::Superseded => "superseded",
             SnapshotStatus::RolledBack => "rolled-back",
         }
     }
@@ -738,9 +742,20 @@ impl Store {
             })?);
         }
         self.settle(&mut all);
+        // An interrupted rollback of A is finished by a later rollback of A.
+        let finished_later = |n: usize| match &all[n].operation {
+            Operation::Rollback { of } => all[n + 1..]
+                .iter()
+                .any(|m| matches!(&m.operation, Operation::Rollback { of: o } if o == of) && !m.unfinished()),
+            Operation::Apply => false,
+        };
+        let keep: Vec<bool> = (0..all.len())
+            .map(|n| all[n].unfinished() && self.is_of_root(&all[n]) && !finished_later(n))
+            .collect();
         Ok(all
             .into_iter()
-            .filter(|m| m.unfinished() && self.is_of_root(m))
+            .zip(keep)
+            .filter_map(|(m, keep)| keep.then_some(m))
             .collect())
     }
 
@@ -759,6 +774,19 @@ impl Store {
             return Ok(());
         }
         let progress = self.progress(&newest.id, newest.changes.len()).ok().flatten();
+        if let Operation::Rollback { of: earlier } = &newest.operation {
+            // Finishing the interrupted rollback (a rollback of the same
+            // snapshot again) is allowed; so is undoing it (above).
+            if matches!(operation, Operation::Rollback { of } if of == earlier) {
+                return Ok(());
+            }
+            return Err(Error::msg(format!(
+                "a rollback of snapshot {earlier} did not finish (snapshot {}, {}); nothing was changed. Finish it with `dockhard{flags} rollback {earlier} --force` (the targets it already restored show as changed since that apply), or go back to the state before it with `dockhard{flags} rollback {}`.",
+                newest.id,
+                newest.progress_text(progress),
+                newest.id
+            )));
+        }
         let what = match newest.operation {
             Operation::Apply => "an apply",
             Operation::Rollback { .. } => "a rollback",

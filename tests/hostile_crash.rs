@@ -135,7 +135,9 @@ fn assert_settled(root: &Path, state: &Path, what: &str) {
 }
 
 /// The operator's recovery: `rollback --yes` while a run is unfinished or
-/// the tree is not as it was (each must succeed); at most three.
+/// the tree is not as it was (each must succeed); at most three. An
+/// interrupted rollback is finished, as its message says, with
+/// `rollback ID --force` of the snapshot it was rolling back.
 fn recover(
     root: &Path,
     state: &Path,
@@ -147,7 +149,15 @@ fn recover(
         if !plan.stderr.contains("did not finish") && fingerprint(root, &[]) == *before {
             break;
         }
-        let back = run(root, state, &["rollback", "--yes"]);
+        let back = match plan
+            .stderr
+            .split("a rollback of snapshot ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+        {
+            Some(id) => run(root, state, &["rollback", id, "--force", "--yes"]),
+            None => run(root, state, &["rollback", "--yes"]),
+        };
         assert_eq!(back.code, 0, "{what}: {}{}", back.stdout, back.stderr);
     }
     assert_same_tree(before, &fingerprint(root, &[]));
@@ -422,4 +432,59 @@ fn a_folder_named_like_a_temp_file_is_kept_by_rollback() {
     std::fs::remove_dir_all(&planted).unwrap();
     assert_same_tree(&before, &fingerprint(&root, &[]));
     assert_settled(&root, &state, "after the rollback");
+}
+
+/// A rollback killed after it restored every target, before it recorded
+/// so: `rollback` without an id does not guess (undoing the interrupted
+/// rollback would put the hardening back); it names both ways out, and
+/// finishing it restores the tree and unblocks applies.
+#[test]
+fn an_interrupted_rollback_is_finished_not_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, state) = (dir.path().join("root"), dir.path().join("state"));
+    fresh_root(&root);
+    let before = fingerprint(&root, &[]);
+    let out = run(&root, &state, &["-q", "apply", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let applied = snapshots(&root, &state).pop().unwrap().0;
+    let renames = calls(
+        &applied_root,
+        &|_, _| strings(&["-q", "rollback", "--yes"]),
+        "rename",
+    );
+    // The second-to-last rename is the rollback's own manifest, marked
+    // applied: every change was made.
+    assert!(killed_at(
+        &root,
+        &state,
+        &["-q", "rollback", "--yes"],
+        "rename",
+        renames - 1
+    ));
+    assert_same_tree(&before, &fingerprint(&root, &[]));
+
+    let again = run(&root, &state, &["rollback", "--yes"]);
+    assert_eq!(again.code, 1, "{}", again.stdout);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("a rollback of snapshot {applied} did not finish"))
+            && again.stderr.contains(&format!("rollback {applied} --force")),
+        "{}",
+        again.stderr
+    );
+    assert_same_tree(&before, &fingerprint(&root, &[]));
+    let finish = run(&root, &state, &["rollback", &applied, "--force", "--yes"]);
+    assert_eq!(finish.code, 0, "{}{}", finish.stdout, finish.stderr);
+    assert_same_tree(&before, &fingerprint(&root, &[]));
+    let plan = run(&root, &state, &["plan"]);
+    assert!(
+        !plan.stderr.contains("did not finish"),
+        "{}\n{:?}\n{}",
+        plan.stderr,
+        snapshots(&root, &state),
+        finish.stdout
+    );
+    let apply = run(&root, &state, &["-q", "apply", "--yes"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
 }
