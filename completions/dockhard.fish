@@ -38,7 +38,7 @@ complete -c dockhard -n "__fish_dockhard_needs_command" -s h -l help -d 'Print h
 complete -c dockhard -n "__fish_dockhard_needs_command" -s V -l version -d 'Print version'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "plan" -d 'Show what would change (changes nothing)'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "apply" -d 'Apply a fresh plan, or exactly the changes of a saved plan file'
-complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "rollback" -d 'Restore the state a snapshot recorded (default: the latest apply)'
+complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "rollback" -d 'Restore the state a snapshot recorded (default: an unfinished run, else the latest apply)'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "snapshots" -d 'List snapshots, or show one'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "rules" -d 'The rule catalog with ids, kinds and guideline items'
 complete -c dockhard -n "__fish_dockhard_needs_command" -f -a "profile" -d 'Print the effective profile as commented TOML, to save and edit'

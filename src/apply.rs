@@ -953,7 +953,7 @@ pub fn rollback_changes(
             drift.push(Drift {
                 path: target.path.clone(),
                 expected: format!(
-                    "{} (or as the interrupted run's changes left it)",
+                    "before the interrupted run it was {} (or as that run's changes left it)",
                     target.prior.describe()
                 ),
                 found: now.describe(),
@@ -977,7 +977,7 @@ pub fn rollback_changes(
             };
             drift.push(Drift {
                 path: target.path.clone(),
-                expected: after.describe(),
+                expected: format!("after the apply it was {}", after.describe()),
                 found: now.describe(),
                 diff,
                 kept: false,
@@ -994,7 +994,7 @@ pub fn rollback_changes(
                 Some(d) => d.kept = true,
                 None => drift.push(Drift {
                     path: target.path.clone(),
-                    expected: target.prior.describe(),
+                    expected: format!("before the apply it was {}", target.prior.describe()),
                     found: now.describe(),
                     diff: None,
                     kept: true,
@@ -1015,7 +1015,7 @@ pub fn rollback_changes(
             if !foreign.is_empty() {
                 drift.push(Drift {
                     path: target.path.clone(),
-                    expected: "a directory dockhard created".to_string(),
+                    expected: "it was a directory dockhard created".to_string(),
                     found: format!("a directory that now also holds {}", foreign.join(", ")),
                     diff: None,
                     kept: true,

@@ -110,10 +110,11 @@ pub enum Command {
         #[arg(long)]
         restart_docker: bool,
     },
-    /// Restore the state a snapshot recorded (default: the latest apply).
+    /// Restore the state a snapshot recorded (default: an unfinished run, else the latest apply).
     Rollback {
-        /// The snapshot to restore (default: the latest apply that was not
-        /// rolled back). A rollback's own snapshot undoes that rollback.
+        /// The snapshot to restore (default: a run that did not finish, else
+        /// the latest apply that was not rolled back). A rollback's own
+        /// snapshot undoes that rollback.
         snapshot_id: Option<String>,
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(long, short)]
@@ -875,10 +876,7 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
             } else {
                 ""
             };
-            text.push_str(&format!(
-                "  {}: after the apply it was {}, now {}{note}\n",
-                d.path, d.expected, d.found
-            ));
+            text.push_str(&format!("  {}: {}, now {}{note}\n", d.path, d.expected, d.found));
             if let Some(diff) = &d.diff {
                 for line in diff.lines() {
                     text.push_str(&format!("      {line}\n"));
@@ -886,8 +884,16 @@ fn rollback(env: &Env, id: Option<&str>, yes: bool, force: bool) -> Result<i32> 
             }
         }
         if !force {
+            let advice = if drift.iter().all(|d| d.kept) {
+                "--force would not restore them either: they are not the files dockhard changed.".to_string()
+            } else {
+                format!(
+                    "To restore them anyway: `dockhard{} rollback {} --force`.",
+                    env.flags, manifest.id
+                )
+            };
             return Err(Error::msg(format!(
-                "targets changed since snapshot {} was applied; nothing was restored:\n{text}Use --force to restore them anyway.",
+                "targets changed since snapshot {} was applied; nothing was restored:\n{text}{advice}",
                 manifest.id
             )));
         }

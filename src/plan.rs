@@ -435,7 +435,7 @@ impl Plan {
         };
         Err(Error::msg(format!(
             "{shown}: the plan was changed after dockhard wrote it ({why}); refusing the plan. \
-             Make a new one with `dockhard plan --out FILE` and review it"
+             Make a new one with `plan --out FILE` (with the same --root and --state-dir) and review it"
         )))
     }
 
