@@ -474,16 +474,7 @@ pub fn execute(
             journal.done(done)
         })();
         if let Err(err) = made {
-            let undo = restore_priors(root, store, &manifest, &attempted);
-            manifest.status = if undo.is_ok() {
-                SnapshotStatus::Undone
-            } else {
-                SnapshotStatus::UndoFailed
-            };
-            let _ = store.write_manifest(&manifest);
-            let outcome = if undo.is_ok() { "undone" } else { "undo-failed" };
-            let _ = crate::audit::record(&manifest, outcome);
-            return Err(match undo {
+            return Err(match undo_run(root, store, &mut manifest, &attempted) {
                 Ok(()) => Error::msg(format!(
                     "{} failed: {err}. The {done} change(s) already made were undone; the host is as it was (snapshot {id}).",
                     change.id
@@ -501,16 +492,7 @@ pub fn execute(
         match crate::health::check(root, before) {
             Ok(report) => health = Some(report),
             Err(err) => {
-                let undo = restore_priors(root, store, &manifest, &attempted);
-                manifest.status = if undo.is_ok() {
-                    SnapshotStatus::Undone
-                } else {
-                    SnapshotStatus::UndoFailed
-                };
-                let _ = store.write_manifest(&manifest);
-                let outcome = if undo.is_ok() { "undone" } else { "undo-failed" };
-                let _ = crate::audit::record(&manifest, outcome);
-                return Err(match undo {
+                return Err(match undo_run(root, store, &mut manifest, &attempted) {
                     Ok(()) => Error::msg(format!(
                         "{err}. Every change of this run was undone; the host is as it was (snapshot {id})."
                     )),
@@ -550,6 +532,25 @@ pub fn execute(
         audit,
         health,
     })
+}
+
+/// Undoes a failed run: restores the targets it attempted, records the
+/// outcome in the snapshot (undone, or undo-failed: then it is unfinished)
+/// and in the system log.
+fn undo_run(
+    root: &HostRoot,
+    store: &Store,
+    manifest: &mut Manifest,
+    attempted: &HashSet<String>,
+) -> Result<()> {
+    let undo = restore_priors(root, store, manifest, attempted);
+    manifest.status = match undo {
+        Ok(()) => SnapshotStatus::Undone,
+        Err(_) => SnapshotStatus::UndoFailed,
+    };
+    let _ = store.write_manifest(manifest);
+    let _ = crate::audit::record(manifest, manifest.status.as_str());
+    undo
 }
 
 /// Mode changes are begun in batches (their `begin` lines reach the disk
