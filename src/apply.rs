@@ -851,6 +851,22 @@ fn restore_priors(
     }
 }
 
+/// The diff from a recorded file state to the bytes a target has now
+/// (none for records that are not file contents).
+fn recorded_diff(
+    store: &Store,
+    manifest: &Manifest,
+    target: &Target,
+    record: &Recorded,
+    now: Option<&[u8]>,
+) -> Option<String> {
+    let Recorded::File { blob, sha256, .. } = record else {
+        return None;
+    };
+    let recorded = store.read_blob(&manifest.id, blob, sha256).ok();
+    Some(crate::kinds::unified_diff(&target.path, recorded.as_deref(), now))
+}
+
 /// A target whose state differs from what the apply left.
 #[derive(Debug)]
 pub struct Drift {
@@ -940,17 +956,7 @@ pub fn rollback_changes(
             .iter()
             .any(|state| in_state(&now, state))
         {
-            let diff = match &target.prior {
-                Recorded::File { blob, sha256, .. } => {
-                    let prior = store.read_blob(&manifest.id, blob, sha256).ok();
-                    Some(crate::kinds::unified_diff(
-                        &target.path,
-                        prior.as_deref(),
-                        now_bytes.as_deref(),
-                    ))
-                }
-                _ => None,
-            };
+            let diff = recorded_diff(store, manifest, target, &target.prior, now_bytes.as_deref());
             drift.push(Drift {
                 path: target.path.clone(),
                 expected: format!(
@@ -965,17 +971,7 @@ pub fn rollback_changes(
         if let Some(after) = &target.after
             && !after.same_state(&now)
         {
-            let diff = match after {
-                Recorded::File { blob, sha256, .. } => {
-                    let expected = store.read_blob(&manifest.id, blob, sha256).ok();
-                    Some(crate::kinds::unified_diff(
-                        &target.path,
-                        expected.as_deref(),
-                        now_bytes.as_deref(),
-                    ))
-                }
-                _ => None,
-            };
+            let diff = recorded_diff(store, manifest, target, after, now_bytes.as_deref());
             drift.push(Drift {
                 path: target.path.clone(),
                 expected: format!("after the apply it was {}", after.describe()),

@@ -473,6 +473,17 @@ fn create_private_dir(path: &Path) -> Result<()> {
     }
 }
 
+/// Reads a file of the store whole, never through a symbolic link.
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut content)?;
+    Ok(content)
+}
+
 /// Writes a file in the store durably: temp file, fsync, rename, fsync dir.
 fn write_durable(path: &Path, content: &[u8]) -> Result<()> {
     let temp = path.with_extension("tmp");
@@ -668,13 +679,7 @@ impl Store {
         check_blob_name(name)?;
         let path = self.snapshot_dir(id)?.join(name);
         let shown = path.display().to_string();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| Error::io(&shown, e))?;
-        let mut content = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut content).map_err(|e| Error::io(&shown, e))?;
+        let content = read_no_follow(&path).map_err(|e| Error::io(&shown, e))?;
         if crate::plan::sha256_hex(&content) != sha256 {
             return Err(Error::msg(format!(
                 "{shown}: does not match the sha256 recorded in snapshot {id}; the snapshot is damaged and is not used"
@@ -697,15 +702,7 @@ impl Store {
             return Err(Error::msg(format!("{}: not a snapshot folder", dir.display())));
         }
         let path = dir.join("manifest.json");
-        let text = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .and_then(|mut f| {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut f, &mut buf).map(|_| buf)
-            });
-        let text = text.map_err(|e| match e.kind() {
+        let text = read_no_follow(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 Error::msg(format!("no snapshot {id} in {}", self.state_dir.display()))
             }

@@ -83,16 +83,8 @@ impl Store {
     pub fn progress(&self, id: &str, total: usize) -> Result<Option<Progress>> {
         let path = self.snapshot_dir(id)?.join(JOURNAL);
         let shown = path.display().to_string();
-        let text = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                let mut text = Vec::new();
-                std::io::Read::read_to_end(&mut file, &mut text).map_err(|e| Error::io(&shown, e))?;
-                text
-            }
+        let text = match super::read_no_follow(&path) {
+            Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&shown, e)),
         };
