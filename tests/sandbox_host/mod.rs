@@ -5,7 +5,11 @@
 //! and a new mount namespace (`unshare -m`) in which: `/` is rprivate; `lo`
 //! is up; /run is a tmpfs (dockerd's socket, pidfile and exec root are
 //! private); a private copy of /etc is bound over /etc; an empty folder is
-//! bound over /var/lib/docker; /tmp (without nosuid) and /var/tmp are tmpfs.
+//! bound over /var/lib/docker (on a machine where dockerd never ran and
+//! /var/lib/docker does not exist, /var/lib is first covered by an overlay
+//! whose upper layer is in the work folder, so that the mount point is made
+//! there and not on the machine); /tmp (without nosuid) and /var/tmp are
+//! tmpfs.
 //! A keeper process (`sleep`) holds the namespaces; every command enters
 //! them with `nsenter -t KEEPER -m -n`. dockerd runs with default paths and
 //! its own cgroup parent, started and restarted by a script that stands in
@@ -245,6 +249,11 @@ mkdir -p '{w}'
 mount --no-canonicalize --bind /proc/self/fd/3 '{w}'
 exec 3<&-
 mount --bind '{w}/etc' /etc
+if [ ! -d /var/lib/docker ]; then
+  mkdir -p '{w}/varlib/upper' '{w}/varlib/work'
+  mount -t overlay -o 'lowerdir=/var/lib,upperdir={w}/varlib/upper,workdir={w}/varlib/work' overlay /var/lib
+  mkdir /var/lib/docker
+fi
 mount --bind '{w}/docker' /var/lib/docker
 echo ready
 exec sleep 3600",
