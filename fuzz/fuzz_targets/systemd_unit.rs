@@ -5,7 +5,7 @@
 mod common;
 
 use common::{FILE, check_line, line_count};
-use dockhard::kinds::daemon::flags::{Word, config_key, exec_word, parse_flags};
+use dockhard::kinds::daemon::flags::{config_key, exec_word, expand_words, parse_flags};
 use dockhard::kinds::systemd;
 use libfuzzer_sys::fuzz_target;
 
@@ -56,16 +56,7 @@ fuzz_target!(|data: &[u8]| {
                 "{w:?}"
             );
         }
-        let mut expanded = Vec::new();
-        for w in &words {
-            let via = w.contains('$').then(|| w.clone());
-            for text in systemd::expand_env(std::slice::from_ref(w), &env) {
-                expanded.push(Word {
-                    text,
-                    via: via.clone(),
-                });
-            }
-        }
+        let expanded = expand_words(&words, &env);
         let args = expanded.get(1..).unwrap_or_default();
         if let Ok(flags) = parse_flags(args, &d.file, d.line) {
             for f in flags {

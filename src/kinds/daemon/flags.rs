@@ -131,6 +131,23 @@ pub struct Word {
     pub via: Option<String>,
 }
 
+/// The words of an ExecStart= line with `$NAME` and `${NAME}` expanded from
+/// `env` as systemd does; a word that came from a variable remembers the
+/// word it was written as.
+pub fn expand_words(words: &[String], env: &[(String, String)]) -> Vec<Word> {
+    let mut expanded = Vec::new();
+    for w in words {
+        let via = w.contains('$').then(|| w.clone());
+        for text in systemd::expand_env(std::slice::from_ref(w), env) {
+            expanded.push(Word {
+                text,
+                via: via.clone(),
+            });
+        }
+    }
+    expanded
+}
+
 /// Parses dockerd's arguments (without the program name) into flags.
 /// `file` and `line` say where they were found. Positional words (`daemon`
 /// of the old `docker daemon`) are skipped.
@@ -428,16 +445,7 @@ pub fn service(root: &HostRoot) -> Result<Option<ServiceView>> {
                 continue;
             }
         };
-        let mut expanded: Vec<Word> = Vec::new();
-        for w in &words {
-            let via = w.contains('$').then(|| w.clone());
-            for text in systemd::expand_env(std::slice::from_ref(w), &env) {
-                expanded.push(Word {
-                    text,
-                    via: via.clone(),
-                });
-            }
-        }
+        let expanded = expand_words(&words, &env);
         let program = expanded.first().map(|w| w.text.clone()).unwrap_or_default();
         let base = program.rsplit('/').next().unwrap_or_default().to_string();
         let mut args: Vec<Word> = expanded.into_iter().skip(1).collect();
