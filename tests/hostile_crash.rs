@@ -9,7 +9,8 @@
 mod common;
 
 use common::{Run, assert_same_tree, basic_root, fingerprint, on};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Runs dockhard on `root` with `state` as its state dir.
@@ -299,6 +300,40 @@ fn a_rollback_killed_after_restoring_the_host_is_recorded_as_done() {
     assert_same_tree(&before, &fingerprint(&root, &[]));
 }
 
+/// A rollback that was itself rolled back (undone) and killed at its last
+/// rename, that of the apply's manifest being marked again.
+struct KilledUndo {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    state: PathBuf,
+    /// The tree as the rollback had left it.
+    before: BTreeMap<PathBuf, String>,
+    /// The snapshots before the kill: the apply, then the rollback.
+    list: Vec<(String, String, String)>,
+}
+
+/// The situation `setup` leaves (an apply and its rollback), then the
+/// undo of that rollback, killed at its last rename.
+fn killed_undo_of_rollback(setup: &dyn Fn(&Path, &Path)) -> KilledUndo {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, state) = (dir.path().join("root"), dir.path().join("state"));
+    setup(&root, &state);
+    let before = fingerprint(&root, &[]);
+    let list = snapshots(&root, &state);
+    assert_eq!(list.len(), 2, "{list:?}");
+    let args = ["-q", "rollback", "--yes", list[1].0.as_str()];
+    let last = calls(setup, &newest_rollback_args, "rename");
+    assert!(killed_at(&root, &state, &args, "rename", last));
+    assert_ne!(fingerprint(&root, &[]), before, "the undo did not re-apply");
+    KilledUndo {
+        _dir: dir,
+        root,
+        state,
+        before,
+        list,
+    }
+}
+
 /// Undoing a rollback, killed after the host is back as the apply left it
 /// but before the apply is marked applied again: `rollback` must then take
 /// that apply as the latest (it used to find none, or an older one).
@@ -309,17 +344,13 @@ fn an_undone_rollback_killed_before_reapplying_leaves_the_apply_latest() {
         let back = run(r, s, &["-q", "rollback", "--yes"]);
         assert_eq!(back.code, 0, "{}", back.stderr);
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (root, state) = (dir.path().join("root"), dir.path().join("state"));
-    setup(&root, &state);
-    let before = fingerprint(&root, &[]);
-    let list = snapshots(&root, &state);
-    assert_eq!(list.len(), 2, "{list:?}");
-    let args = ["-q", "rollback", "--yes", list[1].0.as_str()];
-    // The last rename is that of the apply's manifest, marked applied again.
-    let last = calls(&setup, &newest_rollback_args, "rename");
-    assert!(killed_at(&root, &state, &args, "rename", last));
-    assert_ne!(fingerprint(&root, &[]), before, "the undo did not re-apply");
+    let KilledUndo {
+        _dir,
+        root,
+        state,
+        before,
+        list,
+    } = killed_undo_of_rollback(&setup);
     let back = run(&root, &state, &["rollback", "--yes"]);
     assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
     assert!(back.stdout.contains(&list[0].0), "{}", back.stdout);
@@ -338,16 +369,13 @@ fn a_half_apply_brought_back_by_a_killed_undo_is_unfinished() {
         let back = run(r, s, &["-q", "rollback", "--yes"]);
         assert_eq!(back.code, 0, "{}", back.stderr);
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (root, state) = (dir.path().join("root"), dir.path().join("state"));
-    setup(&root, &state);
-    let before = fingerprint(&root, &[]);
-    let list = snapshots(&root, &state);
-    assert_eq!(list.len(), 2, "{list:?}");
-    let args = ["-q", "rollback", "--yes", list[1].0.as_str()];
-    let last = calls(&setup, &newest_rollback_args, "rename");
-    assert!(killed_at(&root, &state, &args, "rename", last));
-    assert_ne!(fingerprint(&root, &[]), before, "the undo did not re-apply");
+    let KilledUndo {
+        _dir,
+        root,
+        state,
+        before,
+        list,
+    } = killed_undo_of_rollback(&setup);
     let refused = run(&root, &state, &["-q", "apply", "--yes"]);
     assert_eq!(refused.code, 1, "{}", refused.stdout);
     assert!(refused.stderr.contains("did not finish"), "{}", refused.stderr);

@@ -786,6 +786,27 @@ fn in_private_tmp(script: &str) -> std::process::Output {
     child
 }
 
+/// A work folder for a run in [`in_private_tmp`]: under the build's temp
+/// folder (which stays visible there), holding a copy of the basic root
+/// (`root`) and a folder for what the runs print (`out`).
+fn private_tmp_work() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = work.path().join("root");
+    let fixture = basic_root();
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(fixture.path())
+            .arg(&root)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    (work, root, out)
+}
+
 /// Prefix that runs a command as process 1 of a new PID namespace, so the
 /// process id in the names it would use is known in advance.
 const PID_1: &str = "unshare --pid --fork --kill-child";
@@ -822,20 +843,7 @@ fn plant_script(dirs: &[(&str, &[&str])], victim: &str) -> String {
 /// apply writes only inside the root and its state dir.
 #[test]
 fn nothing_is_written_through_names_planted_in_tmp() {
-    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let root = work.path().join("root");
-    let fixture = basic_root();
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(fixture.path())
-            .arg(&root)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = work.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let (_work, root, out) = private_tmp_work();
     let bin = env!("CARGO_BIN_EXE_dockhard");
     let r = root.display();
     let o = out.display();
@@ -891,20 +899,7 @@ fn nothing_is_written_through_names_planted_in_tmp() {
 /// either: see `temp_names_planted_in_the_root_do_not_make_an_apply_fail`.)
 #[test]
 fn nothing_is_written_through_temp_names_planted_in_the_root() {
-    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let root = work.path().join("root");
-    let fixture = basic_root();
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(fixture.path())
-            .arg(&root)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = work.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let (work, root, out) = private_tmp_work();
     let victim = work.path().join("victim");
     std::fs::write(&victim, "VICTIM\n").unwrap();
     let victim_before = fingerprint(work.path(), &["root", "out"]);
@@ -961,20 +956,7 @@ fn nothing_is_written_through_temp_names_planted_in_the_root() {
 /// the first planted name and was undone.
 #[test]
 fn temp_names_planted_in_the_root_do_not_make_an_apply_fail() {
-    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let root = work.path().join("root");
-    let fixture = basic_root();
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(fixture.path())
-            .arg(&root)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = work.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let (work, root, out) = private_tmp_work();
     let victim = work.path().join("victim");
     std::fs::write(&victim, "VICTIM\n").unwrap();
     let files = [
