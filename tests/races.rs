@@ -163,8 +163,10 @@ fn set_id_target_swapped_for_a_symlink_is_refused() {
 ///
 /// Guard: the device/inode pin of `SetMode` (`InodeState::{dev, ino}`,
 /// compared in `stale_targets` via `same_sim` in src/apply.rs, and again
-/// in `HostRoot::set_mode`). Checked: with `FileStat::inode_state` pinning
-/// dev and ino as 0 the apply goes through.
+/// in `HostRoot::set_mode`). Checked: with the dev/ino comparison taken
+/// out of both `same_sim` and `HostRoot::set_mode`, the apply goes
+/// through; with it taken out of `same_sim` only, `set_mode` refuses the
+/// change and the run is undone (exit 1, but after a snapshot).
 #[test]
 fn set_id_target_replaced_by_a_new_inode_is_refused() {
     let dir = basic_root();
@@ -319,6 +321,12 @@ impl Outside {
         write(o, "/subuid", &format!("{SECRET}:100000:65536\n"), 0o644);
         write(o, "/local/bin/evil-helper", "outside binary\n", 0o4755);
         std::fs::create_dir_all(o.join("systemd")).unwrap();
+        write(
+            o,
+            "/unitdir/system/docker.service",
+            &format!("[Service]\nExecStart=/usr/bin/dockerd -H fd:// -H tcp://{SECRET}:2375\n"),
+            0o644,
+        );
         let before = fingerprint(o, &[]);
         Outside { dir, before }
     }
@@ -373,7 +381,8 @@ fn plan_and_apply_without_escaping(
 
 /// Symlinks inside the root that point out of it, absolute and relative,
 /// in the last component (daemon.json, fstab, subuid) or in a folder on
-/// the way (/etc/docker, /etc/systemd), are never followed out of the root:
+/// the way (/etc/docker, /etc/systemd, and /usr/lib/systemd, which holds
+/// the vendor units and is only read), are never followed out of the root:
 /// the plan does not show the outside file's content and the apply (and
 /// rollback) leave every outside file byte for byte, with its mode and
 /// owner. A folder link is resolved inside the root (where the same path
@@ -383,11 +392,15 @@ fn plan_and_apply_without_escaping(
 ///
 /// Guard: `RESOLVE_IN_ROOT` on every `openat2` of `HostRoot::open_in`
 /// (src/host/mod.rs); for a last component also `O_NOFOLLOW`. Checked:
-/// without `RESOLVE_IN_ROOT` the plan shows the outside daemon.json.
+/// without `RESOLVE_IN_ROOT` the plan shows the outside docker.service
+/// (through /usr/lib/systemd). For the folders of written files a second
+/// guard stands behind it: the planner's `check_folders` turns a kind
+/// whose written file lies behind a folder link into an error finding, so
+/// the /etc/docker and /etc/systemd rows fail only with both removed.
 #[test]
 fn symlinks_pointing_out_of_the_root_are_never_followed() {
     let outside = Outside::new();
-    let cases: [(&str, &str, &str, bool); 7] = [
+    let cases: [(&str, &str, &str, bool); 9] = [
         ("/etc/docker/daemon.json", "docker/daemon.json", "daemon", false),
         ("/etc/docker/daemon.json", "docker/daemon.json", "daemon", true),
         ("/etc/fstab", "fstab", "mount", true),
@@ -395,6 +408,9 @@ fn symlinks_pointing_out_of_the_root_are_never_followed() {
         ("/etc/docker", "docker", "daemon", false),
         ("/etc/docker", "docker", "daemon", true),
         ("/etc/systemd", "systemd", "iptables", true),
+        // A folder that is only read (the vendor units), never written.
+        ("/usr/lib/systemd", "unitdir", "daemon", false),
+        ("/usr/lib/systemd", "unitdir", "daemon", true),
     ];
     for (link, to, kind, relative) in cases {
         let what = format!(
@@ -1002,11 +1018,14 @@ fn temp_names_planted_in_the_root_do_not_make_an_apply_fail() {
     assert_same_tree(&before, &fingerprint(&root, &[STATE]));
 }
 
+/// /etc/docker swapped, between plan and apply, for a link to a folder
+/// inside the root holding the same daemon.json: the precondition
+/// (content, mode, owner) still holds when read through the link, but the
+/// apply must not write into the link's target.
+///
 /// Guard: `HostRoot::open_parent` opens the folder of a written file with
-/// RESOLVE_NO_SYMLINKS. /etc/docker swapped, between plan and apply, for a
-/// link to a folder inside the root holding the same daemon.json: the
-/// precondition (content, mode, owner) still holds when read through the
-/// link, so without the guard the apply writes into the link's target.
+/// RESOLVE_NO_SYMLINKS. Checked: with RESOLVE_IN_ROOT alone there, the
+/// apply writes into the link's target.
 #[test]
 fn a_folder_swapped_for_a_link_between_plan_and_apply_is_not_written_through() {
     let dir = basic_root();
