@@ -211,11 +211,7 @@ fn other_name(inodes: &mut HashMap<(u64, u64), String>, path: &str, current: &Si
 /// Equal states; a content hash is compared only when the plan pinned one.
 fn same_sim(current: &Sim, expected: &Sim) -> bool {
     match (current, expected) {
-        (Sim::Inode(Some(now)), Sim::Inode(Some(want))) if want.sha256.is_none() => {
-            let mut now = now.clone();
-            now.sha256 = None;
-            now == *want
-        }
+        (Sim::Inode(Some(now)), Sim::Inode(Some(want))) => now.matches(want),
         (Sim::Live(a), Sim::Live(b)) => a.same_state(b),
         (a, b) => a == b,
     }
@@ -225,7 +221,7 @@ fn describe(sim: &Sim) -> String {
     match sim {
         Sim::File(state) => state.describe(),
         Sim::Inode(None) => "absent".to_string(),
-        Sim::Inode(Some(i)) => format!("mode {:04o} owner {}:{} inode {}", i.mode, i.uid, i.gid, i.ino),
+        Sim::Inode(Some(i)) => i.describe(),
         Sim::Live(record) => record.describe(),
     }
 }

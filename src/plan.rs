@@ -142,6 +142,45 @@ pub struct InodeState {
     /// Content hash, so a binary replaced in place is not changed either.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// How many names (hard links) the inode had: a name added since the
+    /// plan was made (say a link named like an allow-listed program) makes
+    /// the plan stale, since the change would strip that name's bits too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<u64>,
+}
+
+impl InodeState {
+    /// Whether this state, as seen now, is the one `want` pinned. What
+    /// `want` does not pin (no content hash; no link count, in plans and
+    /// snapshots made before it was pinned) is not compared.
+    pub fn matches(&self, want: &InodeState) -> bool {
+        let mut now = self.clone();
+        if want.sha256.is_none() {
+            now.sha256 = None;
+        }
+        if want.links.is_none() {
+            now.links = None;
+        }
+        now == *want
+    }
+
+    /// One line for a message: mode, owner, inode, and the link count and
+    /// content hash where pinned.
+    pub fn describe(&self) -> String {
+        let mut line = format!(
+            "mode {:04o} owner {}:{} inode {}",
+            self.mode, self.uid, self.gid, self.ino
+        );
+        match self.links {
+            Some(1) => line.push_str(", 1 name"),
+            Some(n) => line.push_str(&format!(", {n} names (hard links)")),
+            None => {}
+        }
+        if let Some(sha) = &self.sha256 {
+            line.push_str(&format!(", sha256 {}", sha.get(..12).unwrap_or(sha)));
+        }
+        line
+    }
 }
 
 /// One atomic step the executor knows. Paths are as seen inside the root.

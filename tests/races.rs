@@ -196,6 +196,35 @@ fn set_id_target_given_new_content_is_refused() {
     assert_refused(root, &plan, "/usr/bin/chfn");
 }
 
+/// A set-id target given another name (a hard link) after the plan was
+/// made is refused by name: stripping the inode's bits would strip them
+/// from the new name too, here one that replaced the allow-listed sudo, so
+/// that the apply would lock out sudo. A fresh plan sees the link and
+/// keeps the inode; a saved plan must not go ahead either.
+///
+/// Guard: the link count pinned into every `SetMode` precondition
+/// (`InodeState::links`, from `FileStat::inode_state`, compared by
+/// `InodeState::matches` in `stale_targets` and in `HostRoot::set_mode`).
+/// Checked: with `inode_state` pinning no link count, the apply goes
+/// through and /usr/bin/sudo loses its setuid bit.
+#[test]
+fn set_id_target_given_a_new_name_is_refused() {
+    let dir = basic_root();
+    let root = dir.path();
+    let plan = Saved::of(root, Some("suid"));
+    assert!(plan.changes("/usr/bin/chfn"));
+    let sudo = p(root, "/usr/bin/sudo");
+    std::fs::remove_file(&sudo).unwrap();
+    std::fs::hard_link(p(root, "/usr/bin/chfn"), &sudo).unwrap();
+    assert_refused(root, &plan, "/usr/bin/chfn");
+    assert_eq!(mode_of(root, "/usr/bin/sudo"), 0o4755);
+    // A link added and removed again leaves the inode as planned.
+    std::fs::remove_file(&sudo).unwrap();
+    let run = on(root, &["apply", plan.str(), "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(mode_of(root, "/usr/bin/chfn"), 0o755);
+}
+
 // ---------------------------------------------------------------------------
 // Between `plan --out` and `apply FILE`: files that are written
 

@@ -78,6 +78,7 @@ impl FileStat {
             uid: self.uid,
             gid: self.gid,
             sha256: None,
+            links: Some(self.nlink),
         }
     }
 }
@@ -429,10 +430,11 @@ impl HostRoot {
         if expect.sha256.is_some() {
             seen.sha256 = Some(hash_fd(&fd).map_err(|e| Error::io(path, e))?);
         }
-        if seen != *expect {
+        if !seen.matches(expect) {
             return Err(Error::msg(format!(
-                "{path}: changed since it was inspected (was inode {} mode {:04o} owner {}:{}, now inode {} mode {:04o} owner {}:{}); refusing",
-                expect.ino, expect.mode, expect.uid, expect.gid, st.ino, st.mode, st.uid, st.gid
+                "{path}: changed since it was inspected (was {}, now {}); refusing",
+                expect.describe(),
+                seen.describe()
             )));
         }
         // Not fsynced one by one: the executor syncs the file systems it
