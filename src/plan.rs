@@ -410,9 +410,6 @@ impl Plan {
         self.findings.iter().any(|f| f.status == Status::Error)
     }
 
-    /// Why this plan may not be applied, one line per finding: a kind that
-    /// could not be checked, or an error finding on a target the plan does
-    /// not change (the host cannot be called compliant).
     /// The digest a saved plan carries: `sha256:` and the SHA-256, in hex,
     /// of the plan's canonical JSON (compact, object keys sorted, every
     /// field of the plan except the digest itself).
@@ -432,13 +429,7 @@ impl Plan {
     /// The plan as saved: pretty JSON with its [`digest`](Plan::digest)
     /// last, and a final newline.
     pub fn to_saved_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Saved<'a> {
-            #[serde(flatten)]
-            plan: &'a Plan,
-            digest: String,
-        }
-        let saved = Saved {
+        let saved = SavedPlan {
             plan: self,
             digest: self.digest(),
         };
@@ -468,7 +459,13 @@ impl Plan {
         let found: DigestField = serde_json::from_slice(bytes).map_err(json_error)?;
         let why = match found.digest {
             None => "it has no digest".to_string(),
-            Some(serde_json::Value::String(digest)) if digest == plan.digest() => return Ok(plan),
+            Some(serde_json::Value::String(digest)) if digest == plan.digest() => {
+                let saved = SavedPlan { plan: &plan, digest };
+                if holds_only(bytes, &saved) {
+                    return Ok(plan);
+                }
+                "it holds fields that are not part of a plan".to_string()
+            }
             Some(serde_json::Value::String(_)) => "its digest does not match its content".to_string(),
             Some(other) => format!("its digest is not a string but `{other}`"),
         };
@@ -478,6 +475,9 @@ impl Plan {
         )))
     }
 
+    /// Why this plan may not be applied, one line per finding: a kind that
+    /// could not be checked, or an error finding on a target the plan does
+    /// not change (the host cannot be called compliant).
     pub fn blockers(&self) -> Vec<String> {
         self.findings
             .iter()
@@ -494,6 +494,28 @@ impl Plan {
                 _ => format!("{}: {}", f.rule, f.message),
             })
             .collect()
+    }
+}
+
+/// A plan as saved: its fields, then its digest.
+#[derive(Serialize)]
+struct SavedPlan<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    digest: String,
+}
+
+/// Whether the JSON in `bytes` is exactly `read`, the value dockhard read
+/// from it, written again: the digest of a saved plan or manifest covers
+/// what dockhard reads, so a field it does not read (added by hand) would
+/// otherwise pass unseen.
+pub fn holds_only(bytes: &[u8], read: &impl Serialize) -> bool {
+    match (
+        serde_json::from_slice::<serde_json::Value>(bytes),
+        serde_json::to_value(read),
+    ) {
+        (Ok(file), Ok(read)) => file == read,
+        _ => false,
     }
 }
 

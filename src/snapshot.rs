@@ -395,7 +395,15 @@ impl Manifest {
             )));
         }
         match &manifest.digest {
-            Some(digest) if *digest == manifest.digest_of() => Ok(manifest),
+            Some(digest) if *digest == manifest.digest_of() => {
+                if crate::plan::holds_only(bytes, &manifest) {
+                    Ok(manifest)
+                } else {
+                    Err(Error::msg(format!(
+                        "{shown}: holds fields that are not part of a manifest: it was changed after dockhard wrote it; the snapshot is not used"
+                    )))
+                }
+            }
             Some(_) => Err(Error::msg(format!(
                 "{shown}: does not match its digest: the manifest was changed after dockhard wrote it; the snapshot is not used"
             ))),
@@ -949,6 +957,69 @@ mod tests {
         let other = Store::new(dir.path().join("state"));
         let err = other.lock(Duration::from_millis(300)).unwrap_err();
         assert!(err.message().contains("another dockhard run"), "{err}");
+    }
+
+    fn sealed_manifest() -> Manifest {
+        Manifest {
+            schema: MANIFEST_SCHEMA,
+            id: "20261204-120000-1".to_string(),
+            created: "2026-12-04T12:00:00Z".to_string(),
+            tool_version: "0.1.0".to_string(),
+            root: "/".to_string(),
+            operation: Operation::Apply,
+            status: SnapshotStatus::Applied,
+            rolled_back_by: None,
+            changes: Vec::new(),
+            targets: Vec::new(),
+            pid: Some(42),
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn manifest_edited_by_hand_is_refused() {
+        let bytes = sealed_manifest().to_bytes();
+        let read = Manifest::parse(&bytes, "manifest.json").unwrap();
+        assert_eq!(read.id, "20261204-120000-1");
+        // Re-indented, the same manifest still reads.
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        Manifest::parse(&serde_json::to_vec(&value).unwrap(), "manifest.json").unwrap();
+
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit, &str); 4] = [
+            (
+                "status",
+                |m| m["status"] = "rolled-back".into(),
+                "does not match its digest",
+            ),
+            (
+                "field added",
+                |m| m["note"] = "ok".into(),
+                "not part of a manifest",
+            ),
+            (
+                "null written out",
+                |m| m["pid"] = serde_json::Value::Null,
+                "does not match its digest",
+            ),
+            (
+                "digest removed",
+                |m| {
+                    m.as_object_mut().unwrap().remove("digest");
+                },
+                "has no digest",
+            ),
+        ];
+        for (what, edit, says) in edits {
+            let mut edited = value.clone();
+            edit(&mut edited);
+            let err = Manifest::parse(&serde_json::to_vec(&edited).unwrap(), "manifest.json").unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with("manifest.json: ") && text.contains(says),
+                "{what}: {text}"
+            );
+        }
     }
 
     #[test]

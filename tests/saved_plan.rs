@@ -1,6 +1,6 @@
 //! Saved plans carry a digest: a plan edited by hand after dockhard wrote
 //! it (a mode, a target, a diff the operator approved, a change removed or
-//! moved, the digest itself) is refused, naming the file, and nothing is
+//! moved, a field added, the digest itself) is refused, naming the file, and nothing is
 //! applied; the plan as written, even re-indented, still applies.
 
 mod common;
@@ -78,6 +78,18 @@ const EDITS: &[(&str, Edit)] = &[
     }),
     ("kinds", |p| {
         p["kinds"] = serde_json::json!(["suid"]);
+    }),
+    ("a field added to the plan", |p| {
+        p["note"] = "approved by the change board".into();
+    }),
+    ("a field added to a change", |p| {
+        change_mut(p, "set-mode")["approved"] = true.into();
+    }),
+    ("a field added to an action", |p| {
+        change_mut(p, "write-file")["action"]["backup"] = "/tmp/x".into();
+    }),
+    ("a precondition's optional field written as null", |p| {
+        change_mut(p, "set-mode")["action"]["expect"]["links"] = Value::Null;
     }),
     ("digest removed", |p| {
         p.as_object_mut().unwrap().remove("digest");
