@@ -86,9 +86,24 @@ pub fn refuse_stale(root: &HostRoot, changes: &[Change]) -> Result<()> {
 pub fn stale_targets(root: &HostRoot, changes: &[Change]) -> Vec<String> {
     let mut sim: HashMap<String, Sim> = HashMap::new();
     let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
+    let mut refused: HashSet<String> = HashSet::new();
     let mut stale = Vec::new();
     for change in changes {
         let path = change.action.path().to_string();
+        // A folder on the way swapped for a link (even one that leads to
+        // the same file inside the root) is stale: the write would be
+        // refused half way, after the snapshot.
+        if refused.contains(&path) {
+            continue;
+        }
+        if watch_of(&change.action) == Watch::Content
+            && !sim.contains_key(&path)
+            && let Err(e) = crate::kinds::check_folders(root, &path)
+        {
+            stale.push(e.to_string());
+            refused.insert(path);
+            continue;
+        }
         let current = match sim.get(&path) {
             Some(s) => Ok(s.clone()),
             None => observe(root, &change.action),

@@ -56,10 +56,22 @@ impl Saved {
     }
 }
 
+/// The snapshots in the state dir under `root`.
+fn snapshot_count(root: &Path) -> usize {
+    match std::fs::read_dir(root.join(STATE).join("snapshots")) {
+        Ok(entries) => entries.count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => panic!("snapshots folder: {e}"),
+    }
+}
+
 /// Applies the saved plan after the host was changed: it must be refused
-/// (exit 1), naming `target`, and leave the tree exactly as it was.
+/// (exit 1) before anything is done (no snapshot taken: a change begun and
+/// then undone would pass the other checks), naming `target`, and leave
+/// the tree exactly as it was.
 fn assert_refused(root: &Path, plan: &Saved, target: &str) {
     let before = fingerprint(root, &[STATE]);
+    let snapshots = snapshot_count(root);
     let run = on(root, &["apply", plan.str(), "--yes"]);
     assert_eq!(
         run.code, 1,
@@ -69,6 +81,12 @@ fn assert_refused(root: &Path, plan: &Saved, target: &str) {
     assert!(
         run.stderr.contains(&format!("{target}:")),
         "the refusal does not name {target}:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        snapshot_count(root),
+        snapshots,
+        "the stale plan was begun (a snapshot was taken) before it was refused:\n{}",
         run.stderr
     );
     assert_same_tree(&before, &fingerprint(root, &[STATE]));
@@ -166,7 +184,8 @@ fn set_id_target_swapped_for_a_symlink_is_refused() {
 /// in `HostRoot::set_mode`). Checked: with the dev/ino comparison taken
 /// out of both `same_sim` and `HostRoot::set_mode`, the apply goes
 /// through; with it taken out of `same_sim` only, `set_mode` refuses the
-/// change and the run is undone (exit 1, but after a snapshot).
+/// change after the snapshot and the run is undone, which `assert_refused`
+/// fails too (a snapshot was taken).
 #[test]
 fn set_id_target_replaced_by_a_new_inode_is_refused() {
     let dir = basic_root();
@@ -422,10 +441,15 @@ fn plan_and_apply_without_escaping(
 /// Guard: `RESOLVE_IN_ROOT` on every `openat2` of `HostRoot::open_in`
 /// (src/host/mod.rs); for a last component also `O_NOFOLLOW`. Checked:
 /// without `RESOLVE_IN_ROOT` the plan shows the outside docker.service
-/// (through /usr/lib/systemd). For the folders of written files a second
-/// guard stands behind it: the planner's `check_folders` turns a kind
-/// whose written file lies behind a folder link into an error finding, so
-/// the /etc/docker and /etc/systemd rows fail only with both removed.
+/// (through /usr/lib/systemd). For the folders of written files two more
+/// guards stand behind it: the planner's `check_folders` turns a kind whose
+/// written file lies behind a folder link into an error finding, and
+/// `HostRoot::open_parent` opens the folders of a write with
+/// `RESOLVE_NO_SYMLINKS`. With `RESOLVE_IN_ROOT` and `check_folders` both
+/// removed the /etc/docker rows show the outside file; the /etc/systemd row
+/// (whose outside folder holds nothing to show) fails only with
+/// `check_folders` and `open_parent`'s flags removed: the apply writes the
+/// units outside the root.
 #[test]
 fn symlinks_pointing_out_of_the_root_are_never_followed() {
     let outside = Outside::new();
@@ -1052,9 +1076,14 @@ fn temp_names_planted_in_the_root_do_not_make_an_apply_fail() {
 /// (content, mode, owner) still holds when read through the link, but the
 /// apply must not write into the link's target.
 ///
-/// Guard: `HostRoot::open_parent` opens the folder of a written file with
-/// RESOLVE_NO_SYMLINKS. Checked: with RESOLVE_IN_ROOT alone there, the
-/// apply writes into the link's target.
+/// Guards: the apply's precondition check (`stale_targets`) refuses a
+/// written file behind a folder link before the snapshot is taken, and
+/// `HostRoot::open_parent` opens the folder of a written file with
+/// RESOLVE_NO_SYMLINKS. Checked: with RESOLVE_IN_ROOT alone in
+/// `open_parent` and no folder check in `stale_targets`, the apply writes
+/// into the link's target; with the folder check taken out of
+/// `stale_targets` only, the write is refused after a snapshot was taken
+/// and the run undone (`assert_refused` fails: a snapshot was taken).
 #[test]
 fn a_folder_swapped_for_a_link_between_plan_and_apply_is_not_written_through() {
     let dir = basic_root();
