@@ -481,14 +481,62 @@ fn create_private_dir(path: &Path) -> Result<()> {
     }
 }
 
-/// Reads a file of the store whole, never through a symbolic link.
-fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+/// The largest manifest read: one of 2 000 changes is about 2 MB.
+const MAX_MANIFEST: u64 = 256 << 20;
+
+/// Reads a file of the store whole, never through a symbolic link, and
+/// only a regular file of at most `max` bytes: a fifo in its place would
+/// block the read (and every `plan`, `apply` and `rollback` with it)
+/// forever, a huge file would take all memory. Anything else is an error
+/// saying what the file is instead (`NotFound` is kept as it is).
+fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileTypeExt;
+    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refused(
+                "is a symbolic link, not a file dockhard wrote; a snapshot is never read through a link"
+                    .to_string(),
+            ),
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a named pipe (fifo)")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        Some("a device")
+    };
+    if let Some(what) = what {
+        return Err(refused(format!(
+            "is {what}, not a file dockhard wrote; it is not read"
+        )));
+    }
+    if meta.len() > max {
+        return Err(refused(format!(
+            "is {} bytes, more than such a file of this snapshot can hold ({max} at most); it is damaged and is not read",
+            meta.len()
+        )));
+    }
     let mut content = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut content)?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut file, max.saturating_add(1)),
+        &mut content,
+    )?;
+    if content.len() as u64 > max {
+        return Err(refused(format!(
+            "grew past {max} bytes while being read; it is not read"
+        )));
+    }
     Ok(content)
 }
 
@@ -687,7 +735,7 @@ impl Store {
         check_blob_name(name)?;
         let path = self.snapshot_dir(id)?.join(name);
         let shown = path.display().to_string();
-        let content = read_no_follow(&path).map_err(|e| Error::io(&shown, e))?;
+        let content = read_no_follow(&path, u64::MAX).map_err(|e| Error::io(&shown, e))?;
         if crate::plan::sha256_hex(&content) != sha256 {
             return Err(Error::msg(format!(
                 "{shown}: does not match the sha256 recorded in snapshot {id}; the snapshot is damaged and is not used"
@@ -710,7 +758,7 @@ impl Store {
             return Err(Error::msg(format!("{}: not a snapshot folder", dir.display())));
         }
         let path = dir.join("manifest.json");
-        let text = read_no_follow(&path).map_err(|e| match e.kind() {
+        let text = read_no_follow(&path, MAX_MANIFEST).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 Error::msg(format!("no snapshot {id} in {}", self.state_dir.display()))
             }
@@ -736,7 +784,7 @@ impl Store {
     pub fn unfinished(&self) -> Result<Vec<Manifest>> {
         let mut all = Vec::new();
         for id in self.ids()? {
-            if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
+            if !self.has_manifest(&id)? {
                 continue;
             }
             all.push(self.load(&id).map_err(|e| {
@@ -818,7 +866,7 @@ impl Store {
     fn list_as_recorded(&self) -> Result<Vec<Manifest>> {
         let mut out = Vec::new();
         for id in self.ids()? {
-            if !self.snapshot_dir(&id)?.join("manifest.json").exists() {
+            if !self.has_manifest(&id)? {
                 continue;
             }
             match self.load(&id) {
@@ -831,6 +879,19 @@ impl Store {
 }
 
 impl Store {
+    /// Whether snapshot `id` has a manifest: anything named `manifest.json`
+    /// in its folder, a link (even one to nothing) included, so that
+    /// reading it fails loudly instead of the run passing for one that
+    /// stopped before its first change.
+    fn has_manifest(&self, id: &str) -> Result<bool> {
+        let path = self.snapshot_dir(id)?.join("manifest.json");
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&path.display().to_string(), e)),
+        }
+    }
+
     /// The ids of the snapshot folders, oldest first.
     fn ids(&self) -> Result<Vec<String>> {
         if !trust::check_for_reading(&self.state_dir)? {

@@ -83,13 +83,21 @@ impl Store {
     pub fn progress(&self, id: &str, total: usize) -> Result<Option<Progress>> {
         let path = self.snapshot_dir(id)?.join(JOURNAL);
         let shown = path.display().to_string();
-        let text = match super::read_no_follow(&path) {
+        let text = match super::read_no_follow(&path, max_len(total)) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&shown, e)),
         };
         parse(&text, &shown, total).map(Some)
     }
+}
+
+/// The longest journal of `total` changes: a `begin` and a `done` line
+/// for each (`begin N` with N of at most 20 digits), and a last line cut
+/// short.
+fn max_len(total: usize) -> u64 {
+    const LINE: u64 = "begin \n".len() as u64 + 20;
+    (2 * total as u64 + 1) * LINE
 }
 
 /// Reads a journal. Changes are begun in order, each `done` follows its

@@ -1,0 +1,241 @@
+//! A state dir damaged by hand, by a crash or by bad luck: a journal or a
+//! manifest that is a named pipe, a link or a huge file; a clock set back
+//! between two runs; a run that still holds the lock while its snapshot is
+//! pending. Each is reported naming the file, nothing is lost, and the run
+//! stays restorable.
+
+mod common;
+
+use common::{Run, assert_same_tree, basic_root, fingerprint, on};
+use dockhard::snapshot::{SnapshotStatus, Store};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn args<'a>(state: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--offline", "--state-dir", state.to_str().unwrap()];
+    all.extend_from_slice(rest);
+    all
+}
+
+/// Runs dockhard on `root` with `state` as its state dir.
+fn run(root: &Path, state: &Path, rest: &[&str]) -> Run {
+    on(root, &args(state, rest))
+}
+
+/// As `run`, but a run that has not ended after 20 s (blocked on a named
+/// pipe, say) is killed and fails the test; its address space is limited to
+/// 2 GiB, so a run reading a huge file whole fails instead of taking this
+/// machine's memory.
+fn run_bounded(root: &Path, state: &Path, rest: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dockhard"));
+    command
+        .args(["--root", root.to_str().unwrap()])
+        .args(args(state, rest))
+        .env("NO_COLOR", "1")
+        .env("DOCKHARD_SYSLOG_SOCKET", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("dockhard runs");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("dockhard {rest:?} hung (killed after 20 s)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The id an apply printed.
+fn applied_id(run: &Run) -> String {
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    run.stdout
+        .lines()
+        .find_map(|l| l.split("Snapshot: ").nth(1))
+        .expect("a snapshot id")
+        .trim()
+        .to_string()
+}
+
+/// A basic root, its fingerprint before any change, and an apply of it
+/// recorded as unfinished (as if its process had been killed after its
+/// last change): (root, fingerprint, state dir, snapshot folder).
+struct Unfinished {
+    _dir: tempfile::TempDir,
+    root: tempfile::TempDir,
+    before: std::collections::BTreeMap<PathBuf, String>,
+    state: PathBuf,
+    id: String,
+}
+
+impl Unfinished {
+    fn new() -> Unfinished {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let root = basic_root();
+        let before = fingerprint(root.path(), &[]);
+        let id = applied_id(&run(
+            root.path(),
+            &state,
+            &["apply", "--yes", "--only", "suid,daemon"],
+        ));
+        let store = Store::new(state.clone());
+        let mut manifest = store.load(&id).unwrap();
+        manifest.status = SnapshotStatus::Pending;
+        store.write_manifest(&manifest).unwrap();
+        Unfinished {
+            _dir: dir,
+            root,
+            before,
+            state,
+            id,
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.state.join("snapshots").join(&self.id).join(name)
+    }
+
+    fn run(&self, rest: &[&str]) -> Run {
+        run_bounded(self.root.path(), &self.state, rest)
+    }
+
+    /// `apply` is refused naming `names` and saying `says`; the tree is as
+    /// the unfinished run left it.
+    fn apply_refused(&self, names: &str, says: &str) {
+        let changed = fingerprint(self.root.path(), &[]);
+        let out = self.run(&["apply", "--yes"]);
+        assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(names) && out.stderr.contains(says),
+            "apply: {}",
+            out.stderr
+        );
+        assert_same_tree(&changed, &fingerprint(self.root.path(), &[]));
+    }
+
+    /// `rollback` restores the tree as it was, warning that the journal
+    /// (`journal`) could not be read and saying `says`.
+    fn rolled_back_despite_journal(&self, says: &str) {
+        let out = self.run(&["rollback", "--yes"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        let journal = self.file("journal").display().to_string();
+        assert!(
+            out.stderr.contains(&format!("{journal}: {says}"))
+                && out.stderr.contains("counts as possibly made"),
+            "rollback: {}",
+            out.stderr
+        );
+        assert_same_tree(&self.before, &fingerprint(self.root.path(), &[]));
+    }
+}
+
+/// A journal replaced by a named pipe: reading it used to block for ever,
+/// and with it `plan`, `snapshots show`, `apply` and `rollback`. It is now
+/// a journal that cannot be read, named, and the run is restored whole.
+#[test]
+fn a_journal_that_is_a_named_pipe_does_not_hang_any_command() {
+    let run = Unfinished::new();
+    std::fs::remove_file(run.file("journal")).unwrap();
+    nix::unistd::mkfifo(
+        &run.file("journal"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+
+    let plan = run.run(&["plan"]);
+    assert!(plan.stderr.contains("did not finish"), "plan: {}", plan.stderr);
+    let show = run.run(&["snapshots", "show", &run.id]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(show.stdout.contains("unfinished"), "{}", show.stdout);
+    assert!(show.stderr.contains("named pipe"), "show: {}", show.stderr);
+    run.apply_refused(&run.id, "did not finish");
+    run.rolled_back_despite_journal("is a named pipe (fifo), not a file dockhard wrote");
+}
+
+/// A journal grown huge (a sparse 8 GiB file: zeros, no line at all) used
+/// to be read whole into memory; under a memory limit the run failed to
+/// read it. It is refused by its size, naming it, and the run is restored.
+#[test]
+fn a_huge_journal_is_refused_by_its_size_not_read() {
+    let run = Unfinished::new();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(run.file("journal"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let show = run.run(&["snapshots", "show", &run.id]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stderr.contains("is 8589934592 bytes"),
+        "show: {}",
+        show.stderr
+    );
+    run.rolled_back_despite_journal("is 8589934592 bytes, more than such a file of this snapshot can hold");
+}
+
+/// A manifest that is a named pipe, or a link to nothing: the pipe used to
+/// hang every command; the link was taken for a snapshot without a manifest
+/// (a run stopped before its first change), so `apply` went ahead over an
+/// unfinished run. Both are now reported, naming the manifest, and `apply`
+/// is refused until someone looks at it.
+#[test]
+fn a_manifest_that_is_a_pipe_or_a_dangling_link_blocks_apply_by_name() {
+    let run = Unfinished::new();
+    let manifest = run.file("manifest.json");
+    let shown = manifest.display().to_string();
+    let kept = run._dir.path().join("manifest.json");
+    std::fs::rename(&manifest, &kept).unwrap();
+
+    std::os::unix::fs::symlink("/nonexistent/manifest.json", &manifest).unwrap();
+    run.apply_refused(&shown, "is a symbolic link");
+    let list = run.run(&["snapshots"]);
+    assert!(
+        list.stderr.contains(&format!("skipping snapshot {}", run.id)) && list.stderr.contains(&shown),
+        "snapshots: {}",
+        list.stderr
+    );
+
+    std::fs::remove_file(&manifest).unwrap();
+    nix::unistd::mkfifo(&manifest, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    run.apply_refused(&shown, "is a named pipe (fifo)");
+    let show = run.run(&["snapshots", "show", &run.id]);
+    assert_eq!(show.code, 1, "{}", show.stdout);
+    assert!(show.stderr.contains(&shown), "show: {}", show.stderr);
+    let plan = run.run(&["plan"]);
+    assert!(plan.stderr.contains(&shown), "plan: {}", plan.stderr);
+
+    // Put back, the manifest restores the run as before.
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::rename(&kept, &manifest).unwrap();
+    let back = run.run(&["rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
+}
