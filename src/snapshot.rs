@@ -707,17 +707,28 @@ impl Store {
         Ok(self.snapshots_dir().join(id))
     }
 
-    /// Creates a new, empty snapshot folder and returns its id.
+    /// Creates a new, empty snapshot folder and returns its id. The id
+    /// sorts after every snapshot in the store, even when the clock went
+    /// back since (a wrong clock at boot, then set right): retention keeps
+    /// the last ids and `rollback` takes the newest, so an id sorting
+    /// before older snapshots would have the snapshot of the run that just
+    /// finished deleted at once.
     pub fn create(&self) -> Result<String> {
+        let mut after = self.ids()?.iter().filter_map(|id| id_time(id)).max();
         loop {
-            let id = new_id();
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let at = match after {
+                Some(last) if now <= last => last + Duration::from_nanos(1),
+                _ => now,
+            };
+            let id = id_at(at);
             let dir = self.snapshot_dir(&id)?;
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
                     sync_dir(&self.snapshots_dir())?;
                     return Ok(id);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => after = Some(at),
                 Err(e) => return Err(Error::io(&dir.display().to_string(), e)),
             }
         }
@@ -935,16 +946,48 @@ fn check_blob_name(name: &str) -> Result<()> {
     }
 }
 
-/// `YYYYMMDD-HHMMSS-NNNNNNNNN` (UTC, nanoseconds): ids sort by creation time.
-fn new_id() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (date, time) = civil(now.as_secs());
+/// `YYYYMMDD-HHMMSS-NNNNNNNNN` (UTC, nanoseconds since the epoch `at`):
+/// ids sort by time.
+fn id_at(at: Duration) -> String {
+    let (date, time) = civil(at.as_secs());
     format!(
         "{}-{}-{:09}",
         date.replace('-', ""),
         time.replace(':', ""),
-        now.subsec_nanos()
+        at.subsec_nanos()
     )
+}
+
+/// The time an id of [`id_at`] stands for; `None` for another name.
+fn id_time(id: &str) -> Option<Duration> {
+    let b = id.as_bytes();
+    if b.len() != 25 || b[8] != b'-' || b[15] != b'-' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = &id[range];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hour, minute, second, nanos) = (num(9..11)?, num(11..13)?, num(13..15)?, num(16..25)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Civil date to days (the inverse of `civil`), after Howard Hinnant.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(Duration::new(
+        u64::try_from(secs).ok()?,
+        u32::try_from(nanos).ok()?,
+    ))
 }
 
 /// (YYYY-MM-DD, HH:MM:SS) in UTC for seconds since the epoch.
@@ -992,6 +1035,21 @@ mod tests {
             civil(1_796_317_061),
             ("2026-12-03".to_string(), "16:57:41".to_string())
         );
+    }
+
+    #[test]
+    fn ids_read_back_as_their_time() {
+        for at in [
+            Duration::new(0, 0),
+            Duration::new(951_782_400, 5),
+            Duration::new(1_796_317_061, 999_999_999),
+            Duration::new(4_102_444_800, 1),
+        ] {
+            assert_eq!(id_time(&id_at(at)), Some(at), "{}", id_at(at));
+        }
+        for other in ["x", "20261304-000000-000000000", "2026120-1000000-000000000"] {
+            assert_eq!(id_time(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -83,6 +83,15 @@ fn applied_id(run: &Run) -> String {
         .to_string()
 }
 
+fn snapshot_ids(state: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(state.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// A basic root, its fingerprint before any change, and an apply of it
 /// recorded as unfinished (as if its process had been killed after its
 /// last change): (root, fingerprint, state dir, snapshot folder).
@@ -238,4 +247,53 @@ fn a_manifest_that_is_a_pipe_or_a_dangling_link_blocks_apply_by_name() {
     let back = run.run(&["rollback", "--yes"]);
     assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
     assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
+}
+
+/// The clock went back between two applies (a wrong clock at boot, set
+/// right since): the new snapshot's id, taken from the clock, sorted before
+/// the older one, and with `keep = 1` retention deleted the snapshot the
+/// apply had just printed; `rollback` then undid the older apply instead.
+/// A new id now always sorts after the snapshots already there.
+#[test]
+fn a_snapshot_taken_after_the_clock_went_back_is_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let profile = dir.path().join("keep-1.toml");
+    std::fs::write(&profile, "[snapshots]\nkeep = 1\n").unwrap();
+    let profile = profile.to_str().unwrap();
+    let root = basic_root();
+    let first = applied_id(&run(
+        root.path(),
+        &state,
+        &["--profile", profile, "apply", "--yes", "--only", "daemon"],
+    ));
+    // As if the first apply had run with the clock a day ahead.
+    let ahead = "29990101-000000-000000000";
+    let store = Store::new(state.clone());
+    let mut manifest = store.load(&first).unwrap();
+    let snapshots = state.join("snapshots");
+    std::fs::rename(snapshots.join(&first), snapshots.join(ahead)).unwrap();
+    manifest.id = ahead.to_string();
+    store.write_manifest(&manifest).unwrap();
+    let after_first = fingerprint(root.path(), &[]);
+
+    let second = applied_id(&run(
+        root.path(),
+        &state,
+        &["--profile", profile, "apply", "--yes", "--only", "suid"],
+    ));
+    assert!(second.as_str() > ahead, "{second} sorts before {ahead}");
+    assert_eq!(
+        snapshot_ids(&state),
+        [second.as_str()],
+        "keep = 1 keeps the newest"
+    );
+    let back = run(root.path(), &state, &["rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert!(
+        back.stdout.contains(&format!("Rollback of snapshot {second}")),
+        "{}",
+        back.stdout
+    );
+    assert_same_tree(&after_first, &fingerprint(root.path(), &[]));
 }
