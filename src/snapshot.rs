@@ -447,6 +447,8 @@ pub struct Store {
     /// The tree this run works on (device and inode of its folder): only
     /// an unfinished run of that tree blocks this one.
     root: Option<(u64, u64)>,
+    /// Whether this run took the lock (see `busy_elsewhere`).
+    locked: std::sync::atomic::AtomicBool,
 }
 
 /// An exclusive lock on the state dir, released on drop (`None`: the run
@@ -569,6 +571,7 @@ impl Store {
             flags: String::new(),
             keep: retention::DEFAULT_KEEP,
             root: None,
+            locked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -683,6 +686,7 @@ impl Store {
             // SAFETY: the fd belongs to `file`, which outlives this call.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
+                self.locked.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(Lock { _file: Some(file) });
             }
             let err = std::io::Error::last_os_error();
@@ -698,6 +702,28 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Whether another process holds the lock now: a run whose snapshot
+    /// is still pending may be running yet (slow, or stopped with SIGSTOP),
+    /// not killed. Never true once this run took the lock itself.
+    fn busy_elsewhere(&self) -> bool {
+        if self.locked.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.state_dir.join("lock"))
+        else {
+            return false;
+        };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return false;
+        }
+        // SAFETY: the fd belongs to `file`, which outlives this call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
     }
 
     fn snapshot_dir(&self, id: &str) -> Result<PathBuf> {
@@ -838,6 +864,19 @@ impl Store {
             return Ok(());
         }
         let progress = self.progress(&newest.id, newest.changes.len()).ok().flatten();
+        if self.busy_elsewhere() {
+            let what = match newest.operation {
+                Operation::Apply => "an apply",
+                Operation::Rollback { .. } => "a rollback",
+            };
+            let process = newest.pid.map(|p| format!(" (process {p})")).unwrap_or_default();
+            return Err(Error::msg(format!(
+                "{what}{process} is still running, or stopped, and holds {}: snapshot {}, {}; nothing was changed. Wait until it has finished (a stopped one goes on with `kill -CONT`), then run this again.",
+                self.state_dir.join("lock").display(),
+                newest.id,
+                newest.progress_text(progress),
+            )));
+        }
         if let Operation::Rollback { of: earlier } = &newest.operation {
             // Finishing the interrupted rollback (a rollback of the same
             // snapshot again) is allowed; so is undoing it (above).

@@ -297,3 +297,31 @@ fn a_snapshot_taken_after_the_clock_went_back_is_the_latest() {
     );
     assert_same_tree(&after_first, &fingerprint(root.path(), &[]));
 }
+
+/// A run that still holds the lock (slow, or stopped with SIGSTOP) while its
+/// snapshot is pending: a second `apply` and `plan` used to say it "did not
+/// finish" and to restore the state before it with `rollback`, which then
+/// waited for the lock and undid the run once it had finished. They now say
+/// it is still running, with its process and the lock.
+#[test]
+fn a_run_holding_the_lock_is_not_called_unfinished() {
+    let run = Unfinished::new();
+    let lock = Store::new(run.state.clone())
+        .lock(Duration::from_secs(5))
+        .unwrap();
+    let lock_path = run.state.join("lock").display().to_string();
+    for rest in [&["--lock-wait", "1", "apply", "--yes"][..], &["plan"][..]] {
+        let out = run.run(rest);
+        assert!(
+            out.stderr.contains("is still running, or stopped")
+                && out.stderr.contains(&lock_path)
+                && out.stderr.contains(&run.id)
+                && !out.stderr.contains("did not finish"),
+            "{rest:?}: {}",
+            out.stderr
+        );
+    }
+    run.apply_refused(&run.id, "is still running");
+    drop(lock);
+    run.apply_refused(&run.id, "did not finish");
+}
