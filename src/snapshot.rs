@@ -543,17 +543,28 @@ fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 }
 
 /// Writes a file in the store durably: temp file, fsync, rename, fsync dir.
+/// A failure names the temp file when it is the one in the way (a folder
+/// or a link left in its place), not the file it was to become.
 fn write_durable(path: &Path, content: &[u8]) -> Result<()> {
     let temp = path.with_extension("tmp");
     let shown = path.display().to_string();
+    let in_the_way = |e: std::io::Error| {
+        Error::msg(format!(
+            "{}: {e}; it is in the way of writing {shown} (move it away and run this again)",
+            temp.display()
+        ))
+    };
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&temp)
-        .map_err(|e| Error::io(&shown, e))?;
+        .map_err(in_the_way)?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(in_the_way(std::io::Error::other("not a regular file")));
+    }
     file.write_all(content).map_err(|e| Error::io(&shown, e))?;
     file.sync_all().map_err(|e| Error::io(&shown, e))?;
     std::fs::rename(&temp, path).map_err(|e| Error::io(&shown, e))?;

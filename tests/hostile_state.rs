@@ -325,3 +325,35 @@ fn a_run_holding_the_lock_is_not_called_unfinished() {
     drop(lock);
     run.apply_refused(&run.id, "did not finish");
 }
+
+/// A folder left where a manifest is written first (`manifest.tmp`): the
+/// rollback restored the host, then failed saying manifest.json "Is a
+/// directory" (it is a file), and so did every rollback after it. The
+/// error now names the folder in the way.
+#[test]
+fn a_folder_in_place_of_the_manifests_temp_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let root = basic_root();
+    let id = applied_id(&run(root.path(), &state, &["apply", "--yes", "--only", "daemon"]));
+    let snapshot = state.join("snapshots").join(&id);
+    std::fs::create_dir(snapshot.join("manifest.tmp")).unwrap();
+    for _ in 0..2 {
+        let out = run(root.path(), &state, &["rollback", "--yes"]);
+        assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+        let temp = snapshot.join("manifest.tmp").display().to_string();
+        assert!(
+            out.stderr.contains(&format!("{temp}: ")) && out.stderr.contains("in the way of writing"),
+            "{}",
+            out.stderr
+        );
+    }
+    std::fs::remove_dir(snapshot.join("manifest.tmp")).unwrap();
+    let again = run(root.path(), &state, &["rollback", "--yes"]);
+    assert!(
+        again.code == 1 && again.stderr.contains("no applied snapshot"),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+}
