@@ -584,7 +584,7 @@ fn run(cli: &Cli) -> Result<i32> {
             match action {
                 None | Some(SnapshotsAction::List) => print(&snapshots_list(&env.store, *format)?),
                 Some(SnapshotsAction::Show { snapshot_id }) => {
-                    let manifest = env.store.load(snapshot_id)?;
+                    let manifest = env.store.load_settled(snapshot_id)?;
                     match format {
                         Format::Json => print(&format!(
                             "{}\n",

@@ -923,8 +923,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Snapshot `id` as [`Store::list`] has it: with the status a stopped
+    /// rollback left behind corrected, as `plan` and `snapshots` see it (a
+    /// run restored by a rollback killed before it recorded so is not
+    /// "unfinished"). A manifest that cannot be read is the error of
+    /// [`Store::load`].
+    pub fn load_settled(&self, id: &str) -> Result<Manifest> {
+        let manifest = self.load(id)?;
+        let mut all = self.read_all(false)?;
+        self.settle(&mut all);
+        Ok(all.into_iter().find(|m| m.id == id).unwrap_or(manifest))
+    }
+
     /// Every snapshot, oldest first, as its manifest records it.
     fn list_as_recorded(&self) -> Result<Vec<Manifest>> {
+        self.read_all(true)
+    }
+
+    /// Every snapshot that can be read, oldest first; with `warn`, the
+    /// others are named on stderr.
+    fn read_all(&self, warn: bool) -> Result<Vec<Manifest>> {
         let mut out = Vec::new();
         for id in self.ids()? {
             if !self.has_manifest(&id)? {
@@ -932,7 +950,8 @@ impl Store {
             }
             match self.load(&id) {
                 Ok(manifest) => out.push(manifest),
-                Err(err) => eprintln!("dockhard: warning: skipping snapshot {id}: {err}"),
+                Err(err) if warn => eprintln!("dockhard: warning: skipping snapshot {id}: {err}"),
+                Err(_) => {}
             }
         }
         Ok(out)

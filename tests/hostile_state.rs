@@ -357,3 +357,35 @@ fn a_folder_in_place_of_the_manifests_temp_file_is_named() {
         again.stderr
     );
 }
+
+/// A rollback of an unfinished apply killed after it restored the host,
+/// before it marked the apply rolled back: `plan` and `snapshots` count the
+/// apply as rolled back, but `snapshots show` read its manifest as written
+/// and said it was unfinished, to be restored with `rollback` (which then
+/// said it was already rolled back). It now shows what `snapshots` lists.
+#[test]
+fn snapshots_show_agrees_with_the_list_after_a_killed_rollback() {
+    let run = Unfinished::new();
+    let back = run.run(&["rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    // As the rollback left it, killed before it marked the apply.
+    let store = Store::new(run.state.clone());
+    let mut manifest = store.load(&run.id).unwrap();
+    manifest.status = SnapshotStatus::Pending;
+    manifest.rolled_back_by = None;
+    store.write_manifest(&manifest).unwrap();
+
+    let plan = run.run(&["plan"]);
+    assert!(!plan.stderr.contains("did not finish"), "plan: {}", plan.stderr);
+    let show = run.run(&["snapshots", "show", &run.id]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains("status rolled-back") && !show.stdout.contains("unfinished"),
+        "{}",
+        show.stdout
+    );
+    let json = run.run(&["snapshots", "show", &run.id, "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["status"], "rolled-back", "{}", json.stdout);
+    assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
+}
