@@ -963,8 +963,14 @@ impl Store {
     /// in its folder, a link (even one to nothing) included, so that
     /// reading it fails loudly instead of the run passing for one that
     /// stopped before its first change.
+    /// A snapshot folder that is not a real directory (a link to where the
+    /// folder was moved, even a broken one) counts as having one too.
     fn has_manifest(&self, id: &str) -> Result<bool> {
-        let path = self.snapshot_dir(id)?.join("manifest.json");
+        let dir = self.snapshot_dir(id)?;
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            return Ok(true);
+        }
+        let path = dir.join("manifest.json");
         match std::fs::symlink_metadata(&path) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -985,7 +991,10 @@ impl Store {
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            // A link in place of a snapshot folder is listed, to be
+            // refused by name when it is read: skipped, the run it holds
+            // would pass for finished.
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|id| self.snapshot_dir(id).is_ok())
             .collect();

@@ -389,3 +389,33 @@ fn snapshots_show_agrees_with_the_list_after_a_killed_rollback() {
     assert_eq!(value["status"], "rolled-back", "{}", json.stdout);
     assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
 }
+
+/// The folder of an unfinished run moved to another disk and linked back
+/// (or the link left broken): it was skipped as not a folder, so the run
+/// passed for finished and `apply` went ahead over it. It is now refused,
+/// naming the link, until the folder is put back.
+#[test]
+fn a_snapshot_folder_moved_away_and_linked_back_blocks_apply_by_name() {
+    let run = Unfinished::new();
+    let folder = run.state.join("snapshots").join(&run.id);
+    let moved = run._dir.path().join("elsewhere");
+    std::fs::rename(&folder, &moved).unwrap();
+    for target in [moved.clone(), run._dir.path().join("gone")] {
+        std::os::unix::fs::symlink(&target, &folder).unwrap();
+        run.apply_refused(
+            &format!("{}: the snapshot folder is a symbolic link", folder.display()),
+            &run.id,
+        );
+        let list = run.run(&["snapshots"]);
+        assert!(
+            list.stderr.contains(&format!("skipping snapshot {}", run.id)),
+            "snapshots: {}",
+            list.stderr
+        );
+        std::fs::remove_file(&folder).unwrap();
+    }
+    std::fs::rename(&moved, &folder).unwrap();
+    let back = run.run(&["rollback", "--yes"]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
+}
