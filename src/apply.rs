@@ -782,6 +782,7 @@ fn restore_action(
                 uid,
                 gid,
                 sha256,
+                size,
                 ..
             },
             now,
@@ -789,7 +790,7 @@ fn restore_action(
             if prior.same_state(now) {
                 None
             } else {
-                let content = store.read_blob(snapshot, blob, sha256)?;
+                let content = store.read_blob(snapshot, blob, *size, sha256)?;
                 Some(Action::WriteFile {
                     path,
                     expect: now.file_state().unwrap_or(FileState::Absent),
@@ -871,10 +872,13 @@ fn recorded_diff(
     record: &Recorded,
     now: Option<&[u8]>,
 ) -> Option<String> {
-    let Recorded::File { blob, sha256, .. } = record else {
+    let Recorded::File {
+        blob, sha256, size, ..
+    } = record
+    else {
         return None;
     };
-    let recorded = store.read_blob(&manifest.id, blob, sha256).ok();
+    let recorded = store.read_blob(&manifest.id, blob, *size, sha256).ok();
     Some(crate::kinds::unified_diff(&target.path, recorded.as_deref(), now))
 }
 

@@ -776,14 +776,14 @@ impl Store {
         write_durable(&self.snapshot_dir(id)?.join(name), content)
     }
 
-    /// Reads a blob (never through a symlink) and checks it against the
-    /// sha256 the manifest recorded: a damaged snapshot is refused, never
-    /// written over a target.
-    pub fn read_blob(&self, id: &str, name: &str, sha256: &str) -> Result<Vec<u8>> {
+    /// Reads a blob (never through a symlink, never more than the `size`
+    /// the manifest recorded) and checks it against the sha256 the manifest
+    /// recorded: a damaged snapshot is refused, never written over a target.
+    pub fn read_blob(&self, id: &str, name: &str, size: u64, sha256: &str) -> Result<Vec<u8>> {
         check_blob_name(name)?;
         let path = self.snapshot_dir(id)?.join(name);
         let shown = path.display().to_string();
-        let content = read_no_follow(&path, u64::MAX).map_err(|e| Error::io(&shown, e))?;
+        let content = read_no_follow(&path, size).map_err(|e| Error::io(&shown, e))?;
         if crate::plan::sha256_hex(&content) != sha256 {
             return Err(Error::msg(format!(
                 "{shown}: does not match the sha256 recorded in snapshot {id}; the snapshot is damaged and is not used"
