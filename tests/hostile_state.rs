@@ -5,6 +5,8 @@
 //! stays restorable.
 
 mod common;
+#[path = "common/unprivileged.rs"]
+mod unprivileged;
 
 use common::{Run, assert_same_tree, basic_root, fingerprint, on};
 use dockhard::snapshot::{SnapshotStatus, Store};
@@ -452,4 +454,34 @@ fn a_huge_blob_is_refused_by_its_size_before_anything_is_restored() {
         out.stderr
     );
     assert_same_tree(&applied, &fingerprint(root.path(), &[]));
+}
+
+/// A state dir behind a folder the user may not look into (root's 0700
+/// temp dir, as uid 65534): `apply` and `snapshots` said only "Permission
+/// denied" on the state dir. They now name the folder and what to do.
+#[test]
+fn a_state_dir_behind_a_folder_the_user_cannot_enter_is_named() {
+    unprivileged::require_root();
+    let (_outer, tree) = unprivileged::nobodys_basic_root();
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let state = closed.path().join("state");
+    let before = fingerprint(&tree, &[]);
+    for rest in [&["apply", "--yes"][..], &["snapshots"][..]] {
+        let mut all = vec!["--offline", "--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(rest);
+        let out = unprivileged::on_as_nobody(&tree, &all);
+        assert_eq!(out.code, 1, "{rest:?}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "{}: a folder on the way to the state dir {} cannot be looked into",
+                closed.path().display(),
+                state.display()
+            )) && out.stderr.contains("give --state-dir DIR in a folder you own"),
+            "{rest:?}: {}",
+            out.stderr
+        );
+    }
+    assert_same_tree(&before, &fingerprint(&tree, &[]));
+    assert!(!state.exists());
 }

@@ -116,6 +116,25 @@ pub(super) fn cannot_create(path: &Path, err: std::io::Error) -> Error {
     ))
 }
 
+/// A folder on the way to the state dir that the effective uid may not
+/// look into (a home folder of another user, say).
+fn cannot_search(folder: &Path, state_dir: &Path, err: std::io::Error) -> Error {
+    let me = euid();
+    let hint = if me == 0 {
+        "check the folders above it".to_string()
+    } else {
+        format!(
+            "dockhard runs as {}, not root: run it as root, or give --state-dir DIR in a folder you own",
+            who(me)
+        )
+    };
+    Error::msg(format!(
+        "{}: a folder on the way to the state dir {} cannot be looked into ({err}); nothing was changed. {hint}",
+        folder.display(),
+        state_dir.display()
+    ))
+}
+
 /// The path's components as names to walk (`..` kept, `.` dropped).
 fn names(path: &Path) -> Vec<OsString> {
     path.components()
@@ -152,6 +171,9 @@ pub(super) fn check_way(state_dir: &Path) -> Result<()> {
         let meta = match std::fs::symlink_metadata(&next) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(cannot_search(&at, &state_dir, e));
+            }
             Err(e) => return Err(Error::io(&next.display().to_string(), e)),
         };
         if meta.file_type().is_symlink() {
@@ -226,6 +248,13 @@ fn check_folder(path: &Path, state_dir: &Path, me: u32) -> Result<()> {
 pub(super) fn check_for_reading(state_dir: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(state_dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            // A folder on the way, or the one holding the state dir.
+            check_way(state_dir)?;
+            let abs = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+            let folder = abs.parent().unwrap_or(Path::new("/"));
+            return Err(cannot_search(folder, &abs, e));
+        }
         Err(e) => return Err(Error::io(&state_dir.display().to_string(), e)),
         Ok(_) => {}
     }
