@@ -875,7 +875,17 @@ impl Store {
             return Ok(());
         }
         let progress = self.progress(&newest.id, newest.changes.len()).ok().flatten();
-        if self.busy_elsewhere() {
+        // Its process is alive and a run holds the lock: in a state dir
+        // shared by several trees, the lock alone may be another tree's run.
+        let alive = newest.pid.is_some_and(|pid| {
+            i32::try_from(pid).is_ok_and(|pid| {
+                !matches!(
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                    Err(nix::errno::Errno::ESRCH)
+                )
+            })
+        });
+        if alive && self.busy_elsewhere() {
             let what = match newest.operation {
                 Operation::Apply => "an apply",
                 Operation::Rollback { .. } => "a rollback",

@@ -308,9 +308,12 @@ fn a_snapshot_taken_after_the_clock_went_back_is_the_latest() {
 #[test]
 fn a_run_holding_the_lock_is_not_called_unfinished() {
     let run = Unfinished::new();
-    let lock = Store::new(run.state.clone())
-        .lock(Duration::from_secs(5))
-        .unwrap();
+    // Its process: this one, alive and holding the lock.
+    let store = Store::new(run.state.clone());
+    let mut manifest = store.load(&run.id).unwrap();
+    manifest.pid = Some(std::process::id());
+    store.write_manifest(&manifest).unwrap();
+    let lock = store.lock(Duration::from_secs(5)).unwrap();
     let lock_path = run.state.join("lock").display().to_string();
     for rest in [&["--lock-wait", "1", "apply", "--yes"][..], &["plan"][..]] {
         let out = run.run(rest);
@@ -325,6 +328,21 @@ fn a_run_holding_the_lock_is_not_called_unfinished() {
     }
     run.apply_refused(&run.id, "is still running");
     drop(lock);
+    run.apply_refused(&run.id, "did not finish");
+}
+
+/// In a state dir shared by two trees, an unfinished run of one whose
+/// process is gone is not called running because a run of the other tree
+/// holds the lock.
+#[test]
+fn the_lock_of_another_trees_run_does_not_make_a_dead_run_running() {
+    let run = Unfinished::new();
+    let store = Store::new(run.state.clone());
+    let mut manifest = store.load(&run.id).unwrap();
+    // A process number no process has (above any pid_max).
+    manifest.pid = Some(1 << 23);
+    store.write_manifest(&manifest).unwrap();
+    let _lock = store.lock(Duration::from_secs(5)).unwrap();
     run.apply_refused(&run.id, "did not finish");
 }
 
