@@ -689,9 +689,20 @@ impl Store {
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
-            .map_err(|e| Error::io(&path.display().to_string(), e))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) | Some(libc::EISDIR) => Error::msg(format!(
+                    "{}: is {}, not the lock file dockhard makes; nothing was changed. Remove it (no dockhard run uses it) and run this again",
+                    path.display(),
+                    if e.raw_os_error() == Some(libc::ELOOP) {
+                        "a symbolic link"
+                    } else {
+                        "a directory"
+                    }
+                )),
+                _ => Error::io(&path.display().to_string(), e),
+            })?;
         let start = Instant::now();
         loop {
             // SAFETY: the fd belongs to `file`, which outlives this call.

@@ -503,3 +503,40 @@ fn a_state_dir_behind_a_folder_the_user_cannot_enter_is_named() {
     assert_same_tree(&before, &fingerprint(&tree, &[]));
     assert!(!state.exists());
 }
+
+/// The state dir's lock replaced by a link (to /etc/passwd, say) or a
+/// folder: `apply` and `rollback` said only "Too many levels of symbolic
+/// links" or "Is a directory". They now say what it is and what to do, and
+/// change nothing.
+#[test]
+fn a_lock_that_is_a_link_or_a_folder_is_named_for_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let root = basic_root();
+    applied_id(&run(root.path(), &state, &["apply", "--yes", "--only", "daemon"]));
+    let lock = state.join("lock");
+    let applied = fingerprint(root.path(), &[]);
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &lock).unwrap();
+    let out = run(root.path(), &state, &["rollback", "--yes"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{}: is a symbolic link, not the lock file",
+            lock.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    let out = run(root.path(), &state, &["apply", "--yes"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{}: is a directory, not the lock file", lock.display())),
+        "{}",
+        out.stderr
+    );
+    assert_same_tree(&applied, &fingerprint(root.path(), &[]));
+}
