@@ -417,6 +417,14 @@ pub fn execute(
 
     // The snapshot: prior state of every target, on disk before any change.
     let id = store.create()?;
+    // Taking it may fail (a disk full, a target that cannot be read):
+    // nothing was changed, and the folder is removed, not left behind as
+    // a snapshot without a manifest that nothing ever deletes.
+    let mut unwritten = Unwritten {
+        store,
+        id: id.clone(),
+        armed: true,
+    };
     let mut targets: Vec<Target> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for change in changes {
@@ -467,6 +475,7 @@ pub fn execute(
         digest: None,
     };
     store.write_manifest(&manifest)?;
+    unwritten.armed = false;
     let mut journal = store.open_journal(&id)?;
 
     // What the host looks like before the first change, for the health
@@ -567,6 +576,24 @@ fn undo_run(
 /// Mode changes are begun in batches (their `begin` lines reach the disk
 /// together), any other change alone. Returns the end of the batch that
 /// starts at `from`.
+/// A snapshot being taken, removed on drop unless its manifest was
+/// written (`armed` cleared).
+struct Unwritten<'a> {
+    store: &'a Store,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for Unwritten<'_> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Err(err) = self.store.discard(&self.id)
+        {
+            eprintln!("dockhard: warning: {err}");
+        }
+    }
+}
+
 fn journal_batch(changes: &[Change], from: usize) -> usize {
     const BATCH: usize = 256;
     let is_mode = |c: &Change| matches!(c.action, Action::SetMode { .. });

@@ -540,3 +540,32 @@ fn a_lock_that_is_a_link_or_a_folder_is_named_for_what_it_is() {
     );
     assert_same_tree(&applied, &fingerprint(root.path(), &[]));
 }
+
+/// A disk that fills up while the snapshot is taken (a write fails with
+/// ENOSPC, injected with strace): the apply failed with nothing changed, but
+/// left the half-written snapshot folder, without a manifest, which
+/// retention never deletes. It is now removed.
+#[test]
+fn a_snapshot_that_could_not_be_written_is_not_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let root = basic_root();
+    let before = fingerprint(root.path(), &[]);
+    let out = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "inject=write:error=ENOSPC:when=1"])
+        .arg(env!("CARGO_BIN_EXE_dockhard"))
+        .args(["--root", root.path().to_str().unwrap()])
+        .args(args(&state, &["-q", "apply", "--yes"]))
+        .env("NO_COLOR", "1")
+        .env("DOCKHARD_SYSLOG_SOCKET", "")
+        .stdin(Stdio::null())
+        .output()
+        .expect("strace runs (the tests need the strace package)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_same_tree(&before, &fingerprint(root.path(), &[]));
+    assert_eq!(snapshot_ids(&state), Vec::<String>::new(), "{stderr}");
+    let again = run(root.path(), &state, &["-q", "apply", "--yes"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}

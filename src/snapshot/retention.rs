@@ -82,6 +82,15 @@ impl Store {
         Ok(doomed)
     }
 
+    /// Removes snapshot `id`, whose taking failed before its manifest was
+    /// written (nothing was changed under it), as retention removes one.
+    pub fn discard(&self, id: &str) -> Result<()> {
+        let path = self.snapshots_dir();
+        let dir = open_folder(None, &path)?;
+        self.snapshot_dir(id)?;
+        remove_snapshot(&dir, &path, id)
+    }
+
     /// [`Store::prune`] after a run that succeeded: a failure to delete an
     /// old snapshot is a warning, not a failed apply.
     pub fn retain(&self, held: &Lock) {
