@@ -192,10 +192,10 @@ fn an_apply_that_fails_and_is_undone_is_recorded_as_an_error() {
     let plan = on(r, &["plan", "--format", "json", "--only", "suid"]);
     let mut plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     plan["changes"].as_array_mut().unwrap().push(serde_json::json!({
-        "id": "test:/etc/fstab/impossible", "rule": "mount-nosuid", "kind": "mount",
-        "target": "/etc/fstab/impossible", "summary": "cannot be written", "diff": "",
+        "id": "test:/etc/no-such-folder/impossible", "rule": "mount-nosuid", "kind": "mount",
+        "target": "/etc/no-such-folder/impossible", "summary": "cannot be written", "diff": "",
         "live": false, "disruptive": false, "takes_effect": "now",
-        "action": {"op": "write-file", "path": "/etc/fstab/impossible", "expect": {"state": "absent"},
+        "action": {"op": "write-file", "path": "/etc/no-such-folder/impossible", "expect": {"state": "absent"},
                    "content": "x", "mode": 420, "uid": 0, "gid": 0}
     }));
     reseal(&mut plan);
@@ -218,7 +218,11 @@ fn an_apply_that_fails_and_is_undone_is_recorded_as_an_error() {
     // authpriv.err
     assert!(records[0].starts_with("<83>"), "{}", records[0]);
     assert!(records[0].contains(" outcome=undone "), "{}", records[0]);
-    assert!(records[0].contains("/etc/fstab/impossible"), "{}", records[0]);
+    assert!(
+        records[0].contains("/etc/no-such-folder/impossible"),
+        "{}",
+        records[0]
+    );
 }
 
 #[test]

@@ -254,13 +254,13 @@ fn a_failing_change_undoes_the_ones_made_before_it() {
     let before = fingerprint(r, &[]);
     let run = on(r, &["plan", "--format", "json"]);
     let mut plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    // A last change whose parent is a regular file: it passes the
-    // precondition (absent) and fails when made.
+    // A last change whose folder does not exist (and is not created by
+    // the plan): it passes the precondition (absent) and fails when made.
     let bad = serde_json::json!({
-        "id": "test:/etc/fstab/impossible", "rule": "mount-nosuid", "kind": "mount",
-        "target": "/etc/fstab/impossible", "summary": "cannot be written", "diff": "",
+        "id": "test:/etc/no-such-folder/impossible", "rule": "mount-nosuid", "kind": "mount",
+        "target": "/etc/no-such-folder/impossible", "summary": "cannot be written", "diff": "",
         "live": false, "disruptive": false, "takes_effect": "now",
-        "action": {"op": "write-file", "path": "/etc/fstab/impossible", "expect": {"state": "absent"},
+        "action": {"op": "write-file", "path": "/etc/no-such-folder/impossible", "expect": {"state": "absent"},
                    "content": "x", "mode": 420, "uid": 0, "gid": 0}
     });
     plan["changes"].as_array_mut().unwrap().push(bad);
