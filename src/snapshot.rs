@@ -394,6 +394,11 @@ impl Manifest {
                 manifest.schema
             )));
         }
+        // The manifest as dockhard wrote it: one serialisation, no JSON
+        // value trees (a manifest of thousands of changes is tens of MB).
+        if manifest.digest.is_some() && manifest.to_bytes() == bytes {
+            return Ok(manifest);
+        }
         match &manifest.digest {
             Some(digest) if *digest == manifest.digest_of() => {
                 if crate::plan::holds_only(bytes, &manifest) {
