@@ -8,7 +8,7 @@ mod common;
 #[path = "common/unprivileged.rs"]
 mod unprivileged;
 
-use common::{Run, assert_same_tree, basic_root, fingerprint, on};
+use common::{Run, applied_id, assert_same_tree, basic_root, fingerprint, on};
 use dockhard::snapshot::{SnapshotStatus, Store};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -72,17 +72,6 @@ fn run_bounded(root: &Path, state: &Path, rest: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// The id an apply printed.
-fn applied_id(run: &Run) -> String {
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    run.stdout
-        .lines()
-        .find_map(|l| l.split("Snapshot: ").nth(1))
-        .expect("a snapshot id")
-        .trim()
-        .to_string()
 }
 
 fn snapshot_ids(state: &Path) -> Vec<String> {

@@ -272,16 +272,6 @@ fn snapshot_ids(state: &Path) -> Vec<String> {
     ids
 }
 
-fn applied_id(run: &Run) -> String {
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    run.stdout
-        .lines()
-        .find_map(|l| l.split("Snapshot: ").nth(1))
-        .expect("a snapshot id")
-        .trim()
-        .to_string()
-}
-
 /// Retention keeps exactly the last N finished snapshots, plus every
 /// unfinished one (and the rollback of one), and deletes the rest without
 /// following a link planted in a snapshot.

@@ -99,17 +99,22 @@ pub(super) fn check_private(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A folder of the store that the effective uid may not create.
-pub(super) fn cannot_create(path: &Path, err: std::io::Error) -> Error {
+/// What to do about a state dir the effective uid cannot reach.
+fn state_dir_hint() -> String {
     let me = euid();
-    let hint = if me == 0 {
+    if me == 0 {
         "check the folders above it".to_string()
     } else {
         format!(
             "dockhard runs as {}, not root: run it as root, or give --state-dir DIR in a folder you own",
             who(me)
         )
-    };
+    }
+}
+
+/// A folder of the store that the effective uid may not create.
+pub(super) fn cannot_create(path: &Path, err: std::io::Error) -> Error {
+    let hint = state_dir_hint();
     Error::msg(format!(
         "{}: cannot create the state dir there ({err}); nothing was changed. {hint}",
         path.display()
@@ -119,15 +124,7 @@ pub(super) fn cannot_create(path: &Path, err: std::io::Error) -> Error {
 /// A folder on the way to the state dir that the effective uid may not
 /// look into (a home folder of another user, say).
 fn cannot_search(folder: &Path, state_dir: &Path, err: std::io::Error) -> Error {
-    let me = euid();
-    let hint = if me == 0 {
-        "check the folders above it".to_string()
-    } else {
-        format!(
-            "dockhard runs as {}, not root: run it as root, or give --state-dir DIR in a folder you own",
-            who(me)
-        )
-    };
+    let hint = state_dir_hint();
     Error::msg(format!(
         "{}: a folder on the way to the state dir {} cannot be looked into ({err}); nothing was changed. {hint}",
         folder.display(),

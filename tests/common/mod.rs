@@ -208,3 +208,15 @@ pub fn reseal(plan: &mut serde_json::Value) {
     let parsed: dockhard::plan::Plan = serde_json::from_value(plan.clone()).expect("a plan");
     plan["digest"] = parsed.digest().into();
 }
+
+/// The snapshot id an apply printed (`Snapshot: ID`); the apply must have
+/// succeeded.
+pub fn applied_id(run: &Run) -> String {
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    run.stdout
+        .lines()
+        .find_map(|l| l.split("Snapshot: ").nth(1))
+        .expect("a snapshot id")
+        .trim()
+        .to_string()
+}
