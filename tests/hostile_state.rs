@@ -8,7 +8,7 @@ mod common;
 #[path = "common/unprivileged.rs"]
 mod unprivileged;
 
-use common::{Run, applied_id, assert_same_tree, basic_root, fingerprint, on};
+use common::{Run, applied_id, assert_same_tree, basic_root, fingerprint, on, snapshot_ids};
 use dockhard::snapshot::{SnapshotStatus, Store};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -74,15 +74,6 @@ fn run_bounded(root: &Path, state: &Path, rest: &[&str]) -> Run {
     }
 }
 
-fn snapshot_ids(state: &Path) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(state.join("snapshots"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// A basic root, its fingerprint before any change, and an apply of it
 /// recorded as unfinished (as if its process had been killed after its
 /// last change): (root, fingerprint, state dir, snapshot folder).
@@ -124,6 +115,13 @@ impl Unfinished {
 
     fn run(&self, rest: &[&str]) -> Run {
         run_bounded(self.root.path(), &self.state, rest)
+    }
+
+    /// `rollback` (no id) succeeds and leaves the tree as before the apply.
+    fn rolls_back_to_before(&self) {
+        let back = self.run(&["rollback", "--yes"]);
+        assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+        assert_same_tree(&self.before, &fingerprint(self.root.path(), &[]));
     }
 
     /// `apply` is refused naming `names` and saying `says`; the tree is as
@@ -235,9 +233,7 @@ fn a_manifest_that_is_a_pipe_or_a_dangling_link_blocks_apply_by_name() {
     // Put back, the manifest restores the run as before.
     std::fs::remove_file(&manifest).unwrap();
     std::fs::rename(&kept, &manifest).unwrap();
-    let back = run.run(&["rollback", "--yes"]);
-    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
-    assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
+    run.rolls_back_to_before();
 }
 
 /// The clock went back between two applies (a wrong clock at boot, set
@@ -424,9 +420,7 @@ fn a_snapshot_folder_moved_away_and_linked_back_blocks_apply_by_name() {
         std::fs::remove_file(&folder).unwrap();
     }
     std::fs::rename(&moved, &folder).unwrap();
-    let back = run.run(&["rollback", "--yes"]);
-    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
-    assert_same_tree(&run.before, &fingerprint(run.root.path(), &[]));
+    run.rolls_back_to_before();
 }
 
 /// A prior-N file of a snapshot grown huge (a sparse 8 GiB file) used to

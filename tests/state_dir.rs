@@ -263,15 +263,6 @@ fn planted_state_dir_is_not_read() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
 
-fn snapshot_ids(state: &Path) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(state.join("snapshots"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// Retention keeps exactly the last N finished snapshots, plus every
 /// unfinished one (and the rollback of one), and deletes the rest without
 /// following a link planted in a snapshot.

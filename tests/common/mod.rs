@@ -220,3 +220,13 @@ pub fn applied_id(run: &Run) -> String {
         .trim()
         .to_string()
 }
+
+/// The snapshot ids in the state dir `state`, sorted.
+pub fn snapshot_ids(state: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(state.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
